@@ -1,0 +1,189 @@
+package portal
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Action names a kind of access, for the audit log.
+type Action string
+
+// Audited actions. Reads of case data are named after what was read.
+const (
+	ActCaseList         Action = "case.list"
+	ActCaseView         Action = "case.view"
+	ActTimeline         Action = "case.timeline"
+	ActDocumentList     Action = "document.list"
+	ActDocumentRead     Action = "document.read"
+	ActDocumentDownload Action = "document.download"
+	ActSignIn           Action = "session.signin"
+	ActSignOut          Action = "session.signout"
+)
+
+// Grant is proof that Authorize let a viewer read one case. Every store
+// method that reads case data takes a Grant, and only Authorize makes one,
+// so no read can skip the access check.
+type Grant struct {
+	viewer User
+	caseID string
+	staff  bool // assigned caseworker, or team lead of the case's team
+	role   Role // the viewer's party role; "" for staff
+}
+
+// CaseID is the case the grant is for.
+func (g Grant) CaseID() string { return g.caseID }
+
+// Staff reports whether the grant is a staff member's.
+func (g Grant) Staff() bool { return g.staff }
+
+// Role is the viewer's party role in the case ("" for staff).
+func (g Grant) Role() Role { return g.role }
+
+// canSeeCase is THE access rule for cases, as SQL over the alias c. It takes
+// the three arguments made by accessArgs. A citizen sees a case they are an
+// active party to; a caseworker one they are assigned to; a team lead also
+// every case of their team. Party rights come from the case data only.
+const canSeeCase = `(
+	EXISTS (SELECT 1 FROM parties p
+		WHERE p.case_id = c.id AND p.user_id = ? AND p.revoked_at IS NULL)
+	OR EXISTS (SELECT 1 FROM case_caseworkers a
+		WHERE a.case_id = c.id AND a.user_id = ?)
+	OR (c.team_id IS NOT NULL AND c.team_id = ?))`
+
+// accessArgs fills canSeeCase for u. Each branch gets an argument only for
+// the kind of user it is meant for, so a citizen can never match a staff
+// branch and the other way round; "" matches no row (ids are never empty).
+func accessArgs(u User) []any {
+	var party, staff, team string
+	switch u.Kind {
+	case KindCitizen:
+		party = u.ID
+	case KindCaseworker:
+		staff = u.ID
+	case KindTeamLead:
+		staff, team = u.ID, u.TeamID
+	}
+	return []any{party, staff, team}
+}
+
+// Authorize decides whether u may perform act on case caseID (objectID
+// names the object within the case, if any) and records the decision in
+// the audit log. A case that is not u's is ErrNotFound, exactly like one
+// that does not exist. It fails closed: if the decision cannot be recorded,
+// the read is refused.
+func (s *Store) Authorize(ctx context.Context, u User, caseID string, act Action, objectID string) (Grant, error) {
+	g, err := s.grant(ctx, s.db, u, caseID)
+	return g, s.audit(ctx, u, act, caseID, objectID, err)
+}
+
+func (s *Store) grant(ctx context.Context, q sqlx.QueryerContext, u User, caseID string) (Grant, error) {
+	var row struct {
+		Role sql.NullString `db:"role"`
+	}
+	// Arguments in query order: role lookup, case id, then canSeeCase's.
+	args := append([]any{u.ID, caseID}, accessArgs(u)...)
+	err := sqlx.GetContext(ctx, q, &row, s.db.Rebind(`
+		SELECT (SELECT p.role FROM parties p
+		        WHERE p.case_id = c.id AND p.user_id = ? AND p.revoked_at IS NULL) AS role
+		FROM cases c
+		WHERE c.id = ? AND `+canSeeCase), args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Grant{}, ErrNotFound // not there, or not theirs: the same answer
+	}
+	if err != nil {
+		return Grant{}, fmt.Errorf("authorize case: %w", err)
+	}
+	g := Grant{viewer: u, caseID: caseID, staff: u.Kind.Staff()}
+	if !g.staff {
+		g.role = Role(row.Role.String)
+	}
+	return g, nil
+}
+
+// AuthorizeDocument is Authorize for one document: the viewer must see the
+// case, and the document must be published to their role and not withheld
+// from them. Withdrawn documents are gone for everyone.
+func (s *Store) AuthorizeDocument(ctx context.Context, u User, docID string, act Action) (Grant, Document, error) {
+	var caseID string
+	err := s.db.GetContext(ctx, &caseID, s.db.Rebind(
+		`SELECT case_id FROM documents WHERE id = ? AND withdrawn_at IS NULL`), docID)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	} else if err != nil {
+		err = fmt.Errorf("find document: %w", err)
+	}
+	var g Grant
+	var d Document
+	if err == nil {
+		g, err = s.grant(ctx, s.db, u, caseID)
+	}
+	if err == nil {
+		d, err = s.document(ctx, g, docID)
+	}
+	return g, d, s.audit(ctx, u, act, caseID, docID, err)
+}
+
+// audit records the outcome of an access decision and returns decision
+// unless the record could not be written, in which case access is refused.
+func (s *Store) audit(ctx context.Context, u User, act Action, caseID, objectID string, decision error) error {
+	outcome := "allowed"
+	switch {
+	case errors.Is(decision, ErrNotFound):
+		outcome = "denied"
+	case decision != nil:
+		outcome = "failed"
+	}
+	if err := s.Audit(ctx, AuditEntry{
+		ActorID: u.ID, ActorKind: u.Kind, Action: act,
+		CaseID: caseID, ObjectID: objectID, Outcome: outcome,
+		Purpose: purposeOf(u),
+	}); err != nil {
+		return fmt.Errorf("%s refused, audit failed: %w", act, err)
+	}
+	return decision
+}
+
+// purposeOf is why a person reads a case, as shown in the family's access log.
+func purposeOf(u User) string {
+	if u.Kind.Staff() {
+		return "casework"
+	}
+	return "own_case"
+}
+
+// AuditEntry is one row of the append-only audit log. It never holds
+// message text, document content, names or national ids.
+type AuditEntry struct {
+	At        time.Time `db:"at"`
+	ActorID   string    `db:"actor_id"`
+	ActorKind Kind      `db:"actor_kind"`
+	Action    Action    `db:"action"`
+	CaseID    string    `db:"case_id"`
+	ObjectID  string    `db:"object_id"`
+	Outcome   string    `db:"outcome"`
+	Purpose   string    `db:"purpose"`
+}
+
+// Audit appends e to the audit log.
+func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
+	return insertAudit(ctx, s.db, s.now(), e)
+}
+
+func insertAudit(ctx context.Context, x sqlx.ExtContext, now time.Time, e AuditEntry) error {
+	if e.At.IsZero() {
+		e.At = now
+	}
+	e.At = e.At.UTC()
+	_, err := sqlx.NamedExecContext(ctx, x, `
+		INSERT INTO audit (at, actor_id, actor_kind, action, case_id, object_id, outcome, purpose)
+		VALUES (:at, :actor_id, :actor_kind, :action, :case_id, :object_id, :outcome, :purpose)`, e)
+	if err != nil {
+		return fmt.Errorf("insert audit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package portal
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// The demo cast file (testdata/demo/cast.json). Times are written relative
+// to the day the cast is loaded ("-40d 10:15" is 40 days ago at 10:15 in
+// Europe/Oslo), so deadlines stay ahead and "new" stays new.
+type demoCast struct {
+	Office struct {
+		Key, Name, Municipality, Phone string
+		EmergencyPhone                 string `json:"emergency_phone"`
+	}
+	Teams []struct{ Key, Name string }
+	Users []struct {
+		Key, Name, Kind, Team, Unit, Lang string
+	}
+	Cases []struct {
+		Key, Reference, Child, Status, Team string
+		Opened, Closed                      string
+		InvestigationDue                    string `json:"investigation_due"`
+		Caseworkers                         []string
+		Parties                             []struct{ User, Role string }
+		Documents                           []struct {
+			Key, Title, Kind, Published, File string
+			AppealDue                         string `json:"appeal_due"`
+			Audience                          []string
+			Withheld                          []struct{ User, Reason string }
+		}
+		Events []struct {
+			Kind, At, Note string
+			Audience       []string
+		}
+	}
+}
+
+// LoadDemo loads the demo cast from fsys (cast.json and the documents it
+// names) into db, in one transaction. It does nothing if the cast is
+// already there, so `portal demo` can be started again on the same file.
+func LoadDemo(ctx context.Context, db *sqlx.DB, fsys fs.FS, now time.Time) error {
+	var n int
+	if err := db.GetContext(ctx, &n, `SELECT COUNT(*) FROM users WHERE demo_key IS NOT NULL`); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	raw, err := fs.ReadFile(fsys, "cast.json")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	var cast demoCast
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cast); err != nil {
+		return fmt.Errorf("demo: cast.json: %w", err)
+	}
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	l := demoLoader{now: now.In(oslo), ids: map[string]string{}}
+
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer tx.Rollback()
+	exec := func(query string, args ...any) {
+		if l.err == nil {
+			_, l.err = tx.ExecContext(ctx, tx.Rebind(query), args...)
+		}
+	}
+
+	o := cast.Office
+	exec(`INSERT INTO offices (id, name, municipality, phone, emergency_phone) VALUES (?, ?, ?, ?, ?)`,
+		l.id("office:"+o.Key), o.Name, o.Municipality, o.Phone, o.EmergencyPhone)
+	for _, t := range cast.Teams {
+		exec(`INSERT INTO teams (id, office_id, name) VALUES (?, ?, ?)`,
+			l.id("team:"+t.Key), l.id("office:"+o.Key), t.Name)
+	}
+	for _, u := range cast.Users {
+		var team, office any
+		if u.Team != "" {
+			team, office = l.id("team:"+u.Team), l.id("office:"+o.Key)
+		}
+		exec(`INSERT INTO users (id, kind, name, demo_key, lang, office_id, team_id, unit, created_at)
+		      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			l.id("user:"+u.Key), u.Kind, u.Name, u.Key, u.Lang, office, team, u.Unit, l.now.UTC())
+	}
+	for _, c := range cast.Cases {
+		caseID := l.id("case:" + c.Key)
+		exec(`INSERT INTO cases (id, reference, office_id, team_id, child_name, status, opened_at,
+		                         investigation_due, closed_at, updated_at)
+		      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			caseID, c.Reference, l.id("office:"+o.Key), l.id("team:"+c.Team), c.Child, c.Status,
+			l.at(c.Opened), l.optAt(c.InvestigationDue), l.optAt(c.Closed), l.now.UTC())
+		for i, cw := range c.Caseworkers {
+			exec(`INSERT INTO case_caseworkers (case_id, user_id, is_primary) VALUES (?, ?, ?)`,
+				caseID, l.id("user:"+cw), i == 0)
+		}
+		for _, p := range c.Parties {
+			exec(`INSERT INTO parties (case_id, user_id, role) VALUES (?, ?, ?)`,
+				caseID, l.id("user:"+p.User), p.Role)
+		}
+		for _, d := range c.Documents {
+			body, err := fs.ReadFile(fsys, d.File)
+			if err != nil && l.err == nil {
+				l.err = err
+			}
+			sum := sha256.Sum256(body)
+			docID := l.id("doc:" + d.Key)
+			exec(`INSERT INTO documents (id, case_id, title, kind, published_at, appeal_due, filename,
+			                             content_type, size, sha256, content)
+			      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				docID, caseID, d.Title, d.Kind, l.at(d.Published), l.optAt(d.AppealDue),
+				path.Base(d.File), contentTypeOf(d.File), len(body), hex.EncodeToString(sum[:]), body)
+			for _, r := range d.Audience {
+				exec(`INSERT INTO document_audience (document_id, role) VALUES (?, ?)`, docID, r)
+			}
+			for _, w := range d.Withheld {
+				exec(`INSERT INTO document_withheld (document_id, user_id, reason) VALUES (?, ?, ?)`,
+					docID, l.id("user:"+w.User), w.Reason)
+			}
+		}
+		for _, e := range c.Events {
+			eventID := NewID()
+			exec(`INSERT INTO timeline_events (id, case_id, kind, occurred_at, note) VALUES (?, ?, ?, ?, ?)`,
+				eventID, caseID, e.Kind, l.at(e.At), e.Note)
+			for _, r := range e.Audience {
+				exec(`INSERT INTO timeline_audience (event_id, role) VALUES (?, ?)`, eventID, r)
+			}
+		}
+	}
+	if l.err != nil {
+		return fmt.Errorf("demo: %w", l.err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	return nil
+}
+
+// demoLoader keeps the first error, so the loading code above reads as a
+// list of inserts.
+type demoLoader struct {
+	now time.Time
+	ids map[string]string // "user:sara" -> random id
+	err error
+}
+
+func (l *demoLoader) id(key string) string {
+	if id, ok := l.ids[key]; ok {
+		return id
+	}
+	id := NewID()
+	l.ids[key] = id
+	return id
+}
+
+// at parses "-40d 10:15": 40 days before the load day, 10:15 Oslo time, as UTC.
+func (l *demoLoader) at(s string) time.Time {
+	days, clock, ok := strings.Cut(s, "d ")
+	n, err1 := strconv.Atoi(days)
+	hm, err2 := time.Parse("15:04", clock)
+	if !ok || err1 != nil || err2 != nil {
+		if l.err == nil {
+			l.err = fmt.Errorf("bad relative time %q", s)
+		}
+		return time.Time{}
+	}
+	d := l.now.AddDate(0, 0, n)
+	return time.Date(d.Year(), d.Month(), d.Day(), hm.Hour(), hm.Minute(), 0, 0, d.Location()).UTC()
+}
+
+func (l *demoLoader) optAt(s string) *time.Time {
+	if s == "" {
+		return nil
+	}
+	t := l.at(s)
+	return &t
+}
+
+func contentTypeOf(name string) string {
+	if strings.HasSuffix(name, ".pdf") {
+		return "application/pdf"
+	}
+	return "text/plain; charset=utf-8"
+}

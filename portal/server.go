@@ -1,0 +1,299 @@
+package portal
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"familieportal/i18n"
+)
+
+// Options configure a Server. The zero value is a production server
+// without demo sign-in.
+type Options struct {
+	// Demo turns on the demo sign-in at /demo. Never in production.
+	Demo bool
+	// TrustedProxies are CIDR ranges whose X-Forwarded-For is believed.
+	// Without any, the client address is the socket's.
+	TrustedProxies []string
+}
+
+// Server is the portal's web application. It implements http.Handler.
+type Server struct {
+	e        *echo.Echo
+	store    *Store
+	bundle   *i18n.Bundle
+	log      *slog.Logger
+	opt      Options
+	assets   *assets
+	pages    map[string]*template.Template
+	draining atomic.Bool // set when shutdown begins: /readyz answers 503
+}
+
+// NewServer returns the portal over store.
+func NewServer(store *Store, bundle *i18n.Bundle, log *slog.Logger, opt Options) (*Server, error) {
+	s := &Server{e: echo.New(), store: store, bundle: bundle, log: log, opt: opt}
+	var err error
+	if s.assets, err = newAssets(); err != nil {
+		return nil, err
+	}
+	if s.pages, err = parsePages(s.templateFuncs()); err != nil {
+		return nil, err
+	}
+	s.e.HideBanner, s.e.HidePort = true, true
+	s.e.HTTPErrorHandler = s.handleError
+	s.e.Renderer = rendererFunc(s.renderTemplate)
+	// Echo would otherwise trust X-Forwarded-For from anyone (STYLE.md §2).
+	s.e.IPExtractor = echo.ExtractIPDirect()
+	if len(opt.TrustedProxies) > 0 {
+		var trust []echo.TrustOption
+		for _, cidr := range opt.TrustedProxies {
+			_, n, err := parseCIDR(cidr)
+			if err != nil {
+				return nil, err
+			}
+			trust = append(trust, echo.TrustIPRange(n))
+		}
+		s.e.IPExtractor = echo.ExtractIPFromXFFHeader(append([]echo.TrustOption{
+			echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}, trust...)...)
+	}
+	s.routes()
+	return s, nil
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.e.ServeHTTP(w, r) }
+
+// Drain marks the server as shutting down: /readyz answers 503 from now on,
+// so a load balancer stops sending new work here.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// routes is the whole URL surface of the portal, in one place.
+func (s *Server) routes() {
+	s.e.Use(
+		middleware.RequestID(),
+		s.secureHeaders,
+		middleware.Recover(),
+		middleware.BodyLimit("64K"),
+		middleware.CSRFWithConfig(middleware.CSRFConfig{
+			TokenLookup:    "form:csrf,header:X-CSRF-Token",
+			ContextKey:     ctxCSRF,
+			CookieName:     "__Host-csrf",
+			CookiePath:     "/",
+			CookieSecure:   true,
+			CookieHTTPOnly: true,
+			CookieSameSite: http.SameSiteLaxMode,
+		}),
+		s.authenticate,
+	)
+
+	s.e.GET("/healthz", s.handleHealthz)
+	s.e.GET("/readyz", s.handleReadyz)
+	s.e.GET("/static/:hash/*", s.handleStatic)
+
+	s.e.GET("/", s.handleHome)
+	s.e.GET("/signin", s.handleSignIn)
+	s.e.POST("/signout", s.handleSignOut)
+	s.e.POST("/language", s.handleLanguage)
+	s.e.GET("/privacy", s.handleInfoPage("privacy"))
+	s.e.GET("/accessibility", s.handleInfoPage("accessibility"))
+	s.e.GET("/words", s.handleInfoPage("words"))
+	if s.opt.Demo {
+		s.e.GET("/demo", s.handleDemo)
+		s.e.POST("/demo", s.handleDemoSignIn)
+	}
+
+	u := s.e.Group("", s.requireUser)
+	u.GET("/cases", s.handleCases)
+	u.GET("/cases/:id", s.handleCase)
+	u.GET("/cases/:id/documents", s.handleDocuments)
+	u.GET("/cases/:id/timeline", s.handleTimeline)
+	u.GET("/documents/:id", s.handleDocument)
+	u.GET("/documents/:id/download", s.handleDocumentFile(true))
+	u.GET("/documents/:id/view", s.handleDocumentFile(false))
+}
+
+// Context keys, read only through their accessors.
+const (
+	ctxUser  = "portal.user"
+	ctxLoc   = "portal.localizer"
+	ctxNonce = "portal.nonce"
+	ctxCSRF  = "portal.csrf"
+)
+
+func userFrom(c echo.Context) (User, bool) {
+	u, ok := c.Get(ctxUser).(User)
+	return u, ok
+}
+
+// localizer returns the request's localizer, choosing it on first use:
+// the user's saved language, then the language cookie (an explicit choice
+// before signing in), then Accept-Language, then Bokmål.
+func (s *Server) localizer(c echo.Context) *i18n.Localizer {
+	if l, ok := c.Get(ctxLoc).(*i18n.Localizer); ok {
+		return l
+	}
+	var prefs []string
+	if u, ok := userFrom(c); ok && u.Lang != "" {
+		prefs = append(prefs, u.Lang)
+	}
+	if ck, err := c.Cookie(langCookie); err == nil && isLang(ck.Value) {
+		prefs = append(prefs, ck.Value)
+	}
+	prefs = append(prefs, c.Request().Header.Get("Accept-Language"))
+	l := s.bundle.Localizer(prefs...)
+	c.Set(ctxLoc, l)
+	return l
+}
+
+// authenticate finds the signed-in user, if any. It never refuses a
+// request itself; requireUser does that for the routes that need a user.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ck, err := c.Cookie(sessionCookie)
+		if err != nil || ck.Value == "" {
+			return next(c)
+		}
+		u, err := s.store.SessionUser(c.Request().Context(), ck.Value)
+		switch {
+		case errors.Is(err, ErrUnauthorized):
+			clearSessionCookie(c.Response())
+		case err != nil:
+			return err
+		default:
+			c.Set(ctxUser, u)
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if _, ok := userFrom(c); !ok {
+			return ErrUnauthorized
+		}
+		return next(c)
+	}
+}
+
+// secureHeaders sets the header baseline of SECURITY.md on every response,
+// error pages included, before anything else can write.
+func (s *Server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		nonce := base64.RawStdEncoding.EncodeToString(b)
+		c.Set(ctxNonce, nonce)
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'nonce-"+nonce+"'; "+
+			"style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; "+
+			"object-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+		// Personal data must never be cached; static files override this.
+		h.Set("Cache-Control", "no-store")
+		return next(c)
+	}
+}
+
+// handleError is the single place where errors become responses.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, msgID := http.StatusInternalServerError, "error_internal"
+	var he *echo.HTTPError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		status, msgID = http.StatusNotFound, "error_not_found"
+	case errors.Is(err, ErrUnauthorized):
+		if c.Request().Method == http.MethodGet {
+			_ = c.Redirect(http.StatusSeeOther, "/signin")
+			return
+		}
+		status, msgID = http.StatusUnauthorized, "error_signed_out"
+	case errors.Is(err, ErrInvalid):
+		status, msgID = http.StatusBadRequest, "error_invalid"
+	case errors.As(err, &he) && he.Code < 500:
+		status, msgID = he.Code, "error_invalid"
+		switch {
+		case he.Code == http.StatusNotFound, he.Code == http.StatusMethodNotAllowed:
+			status, msgID = http.StatusNotFound, "error_not_found"
+		case errors.Is(err, middleware.ErrCSRFInvalid) || he.Code == http.StatusForbidden ||
+			(he.Code == http.StatusBadRequest && isCSRFMissing(he)):
+			status, msgID = http.StatusForbidden, "error_form_expired"
+		case he.Code == http.StatusRequestEntityTooLarge:
+			msgID = "error_too_large"
+		}
+	default:
+		// Only unexpected errors are logged, with the id the user can quote.
+		s.log.ErrorContext(c.Request().Context(), "request failed",
+			"err", err, "method", c.Request().Method, "route", c.Path(),
+			"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	l := s.localizer(c)
+	if rerr := s.render(c, status, "error.html", l.T(msgID+"_title", nil), map[string]any{
+		"Message":   l.T(msgID, nil),
+		"RequestID": c.Response().Header().Get(echo.HeaderXRequestID),
+	}); rerr != nil {
+		s.log.ErrorContext(c.Request().Context(), "render error page", "err", rerr)
+	}
+}
+
+func isCSRFMissing(he *echo.HTTPError) bool {
+	m, _ := he.Message.(string)
+	return len(m) >= 12 && m[:12] == "missing csrf"
+}
+
+func (s *Server) handleHealthz(c echo.Context) error {
+	return c.String(http.StatusOK, "ok\n")
+}
+
+// handleReadyz answers 200 only while the database is reachable with every
+// migration applied, and 503 once shutdown has begun.
+func (s *Server) handleReadyz(c echo.Context) error {
+	if s.draining.Load() {
+		return c.String(http.StatusServiceUnavailable, "shutting down\n")
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
+	defer cancel()
+	if err := s.store.Ready(ctx); err != nil {
+		return c.String(http.StatusServiceUnavailable, "database not ready\n")
+	}
+	return c.String(http.StatusOK, "ready\n")
+}
+
+// rendererFunc adapts a function to echo.Renderer.
+type rendererFunc func(w io.Writer, name string, data any, c echo.Context) error
+
+func (f rendererFunc) Render(w io.Writer, name string, data any, c echo.Context) error {
+	return f(w, name, data, c)
+}
+
+func (s *Server) renderTemplate(w io.Writer, name string, data any, c echo.Context) error {
+	t, ok := s.pages[name]
+	if !ok {
+		return errors.New("portal: no template " + name)
+	}
+	return t.ExecuteTemplate(w, "layout", data)
+}
