@@ -112,14 +112,16 @@ func (s *Server) routes() {
 		s.e.POST("/demo", s.handleDemoSignIn)
 	}
 
-	u := s.e.Group("", s.requireUser)
-	u.GET("/cases", s.handleCases)
-	u.GET("/cases/:id", s.handleCase)
-	u.GET("/cases/:id/documents", s.handleDocuments)
-	u.GET("/cases/:id/timeline", s.handleTimeline)
-	u.GET("/documents/:id", s.handleDocument)
-	u.GET("/documents/:id/download", s.handleDocumentFile(true))
-	u.GET("/documents/:id/view", s.handleDocumentFile(false))
+	// Not a Group: a group with middleware also claims every unknown path
+	// below its prefix, and "" would turn every 404 into a sign-in redirect.
+	u := s.requireUser
+	s.e.GET("/cases", s.handleCases, u)
+	s.e.GET("/cases/:id", s.handleCase, u)
+	s.e.GET("/cases/:id/documents", s.handleDocuments, u)
+	s.e.GET("/cases/:id/timeline", s.handleTimeline, u)
+	s.e.GET("/documents/:id", s.handleDocument, u)
+	s.e.GET("/documents/:id/download", s.handleDocumentFile(true), u)
+	s.e.GET("/documents/:id/view", s.handleDocumentFile(false), u)
 }
 
 // Context keys, read only through their accessors.
