@@ -47,28 +47,30 @@ func (g Grant) Role() Role { return g.role }
 // canSeeCase is THE access rule for cases, as SQL over the alias c. It takes
 // the three arguments made by accessArgs. A citizen sees a case they are an
 // active party to; a caseworker one they are assigned to; a team lead also
-// every case of their team. Party rights come from the case data only.
+// every case of their team (read from the database, not the session).
+// Party rights come from the case data only.
 const canSeeCase = `(
 	EXISTS (SELECT 1 FROM parties p
 		WHERE p.case_id = c.id AND p.user_id = ? AND p.revoked_at IS NULL)
 	OR EXISTS (SELECT 1 FROM case_caseworkers a
 		WHERE a.case_id = c.id AND a.user_id = ?)
-	OR (c.team_id IS NOT NULL AND c.team_id = ?))`
+	OR EXISTS (SELECT 1 FROM users tl
+		WHERE tl.id = ? AND tl.kind = 'teamlead' AND tl.team_id = c.team_id))`
 
 // accessArgs fills canSeeCase for u. Each branch gets an argument only for
 // the kind of user it is meant for, so a citizen can never match a staff
 // branch and the other way round; "" matches no row (ids are never empty).
 func accessArgs(u User) []any {
-	var party, staff, team string
+	var party, staff, lead string
 	switch u.Kind {
 	case KindCitizen:
 		party = u.ID
 	case KindCaseworker:
 		staff = u.ID
 	case KindTeamLead:
-		staff, team = u.ID, u.TeamID
+		staff, lead = u.ID, u.ID
 	}
-	return []any{party, staff, team}
+	return []any{party, staff, lead}
 }
 
 // Authorize decides whether u may perform act on case caseID (objectID

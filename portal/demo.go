@@ -43,6 +43,11 @@ type demoCast struct {
 			Kind, At, Note string
 			Audience       []string
 		}
+		// Conversations: one per party with the case's caseworkers.
+		Conversations []struct {
+			Party    string
+			Messages []struct{ From, At, Body string }
+		}
 	}
 }
 
@@ -141,6 +146,31 @@ func LoadDemo(ctx context.Context, db *sqlx.DB, fsys fs.FS, now time.Time) error
 				eventID, caseID, e.Kind, l.at(e.At), e.Note)
 			for _, r := range e.Audience {
 				exec(`INSERT INTO timeline_audience (event_id, role) VALUES (?, ?)`, eventID, r)
+			}
+		}
+		for _, cv := range c.Conversations {
+			convID := NewID()
+			exec(`INSERT INTO conversations (id, case_id, kind, last_seq, created_at) VALUES (?, ?, 'party', ?, ?)`,
+				convID, caseID, len(cv.Messages), l.at(c.Opened))
+			// Each side has read up to the last message it wrote, so the
+			// demo opens with a realistic unread count on both sides.
+			var partyRead, staffRead int
+			for i, m := range cv.Messages {
+				seq := i + 1
+				exec(`INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, kind, created_at)
+				      VALUES (?, ?, ?, ?, ?, ?, 'text', ?)`,
+					NewID(), convID, seq, l.id("user:"+m.From), NewID(), m.Body, l.at(m.At))
+				if m.From == cv.Party {
+					partyRead = seq
+				} else {
+					staffRead = seq
+				}
+			}
+			exec(`INSERT INTO conversation_members (conversation_id, user_id, last_read_seq, joined_at) VALUES (?, ?, ?, ?)`,
+				convID, l.id("user:"+cv.Party), partyRead, l.at(c.Opened))
+			for _, cw := range c.Caseworkers {
+				exec(`INSERT INTO conversation_reads (conversation_id, user_id, last_read_seq, read_at) VALUES (?, ?, ?, ?)`,
+					convID, l.id("user:"+cw), staffRead, l.now.UTC())
 			}
 		}
 	}

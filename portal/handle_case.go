@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"familieportal/messaging"
 )
 
 // handleCases serves GET /cases: "my cases". A family member with one case
@@ -29,6 +31,11 @@ type caseView struct {
 	Parties    []PartyView                   // staff only
 	Visibility map[string]DocumentVisibility // staff only
 	Staff      bool
+	// Chat is the family member's own conversation in this case.
+	Chat *chatView
+	// Conversations lists the case's conversations (for staff: every
+	// party's; for a family member, any besides their own).
+	Conversations []messaging.ConversationSummary
 }
 
 // handleCase serves GET /cases/:id: status, contact, documents and timeline.
@@ -53,6 +60,9 @@ func (s *Server) handleCase(c echo.Context) error {
 		if v.Parties, v.Visibility, err = s.store.Visibility(ctx, g); err != nil {
 			return err
 		}
+	}
+	if err := s.caseChat(c, g, &v); err != nil {
+		return err
 	}
 	l := s.localizer(c)
 	return s.render(c, http.StatusOK, "case.html", l.T("case_title", map[string]any{"Child": v.Case.ChildName}), v)
@@ -99,4 +109,29 @@ func (s *Server) handleTimeline(c echo.Context) error {
 	}
 	l := s.localizer(c)
 	return s.render(c, http.StatusOK, "timeline.html", l.T("timeline_title", map[string]any{"Child": v.Case.ChildName}), v)
+}
+
+// caseChat puts the case's conversations on the case page: a family
+// member's own conversation in full (and marked as seen), links for staff.
+func (s *Server) caseChat(c echo.Context, g Grant, v *caseView) error {
+	if s.chat == nil {
+		return nil
+	}
+	convs, err := s.caseConversations(c.Request().Context(), s.participant(c), g.CaseID())
+	if err != nil {
+		return err
+	}
+	if g.Staff() || len(convs) == 0 {
+		v.Conversations = convs
+		return nil
+	}
+	cv, err := s.conversationView(c, convs[0].ID)
+	if err != nil {
+		return err
+	}
+	if err := s.markSeen(c, cv); err != nil {
+		return err
+	}
+	v.Chat, v.Conversations = &cv, convs[1:]
+	return nil
 }

@@ -23,15 +23,14 @@ func (s *Server) handleHome(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/signin")
 }
 
-// handleSignIn serves GET /signin.
+// handleSignIn serves GET /signin: the configured ways to sign in. A
+// "next" parameter (a local path only) is carried through the login.
 func (s *Server) handleSignIn(c echo.Context) error {
 	if _, ok := userFrom(c); ok {
 		return c.Redirect(http.StatusSeeOther, "/cases")
 	}
-	l := s.localizer(c)
-	return s.render(c, http.StatusOK, "signin.html", l.T("signin_title", nil), map[string]any{
+	return s.renderSignIn(c, http.StatusOK, map[string]any{
 		"SignedOut": c.QueryParam("signedout") != "",
-		"Demo": s.opt.Demo,
 	})
 }
 
@@ -63,40 +62,81 @@ func (s *Server) handleDemoSignIn(c echo.Context) error {
 // startSession signs u in with a brand-new token (never one the browser
 // brought along) and sends them to their cases.
 func (s *Server) startSession(c echo.Context, u User) error {
+	return s.beginSession(c, u, sessionOrigin{}, "/cases")
+}
+
+// beginSession is every sign-in's last step (demo and OpenID Connect
+// alike): it ends any session the browser brought along, so a token planted
+// before sign-in is never adopted, starts a new one, records the sign-in,
+// and sends the browser to next (a local path).
+func (s *Server) beginSession(c echo.Context, u User, o sessionOrigin, next string) error {
 	ctx := c.Request().Context()
 	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
 		if err := s.store.DeleteSession(ctx, ck.Value); err != nil {
 			return err
 		}
 	}
-	token, err := s.store.CreateSession(ctx, u.ID)
+	token, err := s.store.createSession(ctx, u.ID, o)
 	if err != nil {
 		return err
 	}
 	if err := s.store.Audit(ctx, AuditEntry{ActorID: u.ID, ActorKind: u.Kind,
-		Action: ActSignIn, Outcome: "allowed"}); err != nil {
+		Action: ActSignIn, ObjectID: o.IdP, Outcome: "allowed"}); err != nil {
 		return err
 	}
 	setSessionCookie(c.Response(), token)
-	return c.Redirect(http.StatusSeeOther, "/cases")
+	return c.Redirect(http.StatusSeeOther, afterSignIn(returnPath(next)))
 }
 
-// handleSignOut serves POST /signout.
+// handleSignOut serves POST /signout: ends this browser's session here and,
+// for a session from an identity provider that supports it, there too.
 func (s *Server) handleSignOut(c echo.Context) error {
+	return s.endSession(c, false)
+}
+
+// handleSignOutEverywhere serves POST /signout/everywhere: ends every
+// session of the signed-in user, in every browser and on every instance.
+func (s *Server) handleSignOutEverywhere(c echo.Context) error {
+	return s.endSession(c, true)
+}
+
+func (s *Server) endSession(c echo.Context, everywhere bool) error {
 	ctx := c.Request().Context()
+	var idp, idToken string
 	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
+		// Read what the provider's logout needs before the row is gone.
+		if idp, idToken, err = s.store.sessionLogoutHint(ctx, ck.Value); err != nil {
+			return err
+		}
 		if err := s.store.DeleteSession(ctx, ck.Value); err != nil {
 			return err
 		}
 	}
 	if u, ok := userFrom(c); ok {
+		act := ActSignOut
+		if everywhere {
+			act = ActSignOutEverywhere
+			if _, err := s.store.DeleteUserSessions(ctx, u.ID); err != nil {
+				return err
+			}
+		}
 		if err := s.store.Audit(ctx, AuditEntry{ActorID: u.ID, ActorKind: u.Kind,
-			Action: ActSignOut, Outcome: "allowed"}); err != nil {
+			Action: act, ObjectID: idp, Outcome: "allowed"}); err != nil {
 			return err
 		}
 	}
 	clearSessionCookie(c.Response())
 	c.Response().Header().Set("Clear-Site-Data", `"cache", "cookies", "storage"`)
+	if idp != "" {
+		if to := s.providerLogoutURL(c, idp, idToken); to != "" {
+			// Not a redirect: Chrome and Safari check a form's redirects
+			// against CSP form-action 'self' and would block the way to the
+			// provider. The page moves on by itself (meta refresh), or with
+			// a click.
+			c.Set(ctxUser, nil)
+			return s.renderSignIn(c, http.StatusOK, map[string]any{"SignedOut": true, "ProviderLogout": to})
+		}
+	}
 	return c.Redirect(http.StatusSeeOther, "/signin?signedout=1")
 }
 

@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
 	"familieportal/i18n"
+	"familieportal/messaging"
 )
 
 // Options configure a Server. The zero value is a production server
@@ -22,9 +24,22 @@ import (
 type Options struct {
 	// Demo turns on the demo sign-in at /demo. Never in production.
 	Demo bool
+	// Chat is the chat service behind /ws, the inbox and the conversation
+	// pages. Without it those routes are 404 and case pages show no chat.
+	Chat *messaging.Service
 	// TrustedProxies are CIDR ranges whose X-Forwarded-For is believed.
 	// Without any, the client address is the socket's.
 	TrustedProxies []string
+	// Citizen, if set, signs citizens in with ID-porten (OpenID Connect);
+	// Staff, if set, signs staff in with the municipality's provider.
+	// Neither is needed in demo mode.
+	Citizen, Staff *OIDCConfig
+	// PublicURL is the portal's public origin ("https://portal.example"),
+	// from which the providers' redirect and logout URLs are made.
+	PublicURL string
+	// PIDKey keys the hash under which citizens' national ids are stored
+	// (see PIDHash). Required with Citizen.
+	PIDKey []byte
 }
 
 // Server is the portal's web application. It implements http.Handler.
@@ -36,17 +51,22 @@ type Server struct {
 	opt      Options
 	assets   *assets
 	pages    map[string]*template.Template
+	rps      map[string]*relyingParty // configured identity providers by name
+	chat     *messaging.Service
 	draining atomic.Bool // set when shutdown begins: /readyz answers 503
 }
 
 // NewServer returns the portal over store.
 func NewServer(store *Store, bundle *i18n.Bundle, log *slog.Logger, opt Options) (*Server, error) {
-	s := &Server{e: echo.New(), store: store, bundle: bundle, log: log, opt: opt}
+	s := &Server{e: echo.New(), store: store, bundle: bundle, log: log, opt: opt, chat: opt.Chat}
 	var err error
 	if s.assets, err = newAssets(); err != nil {
 		return nil, err
 	}
 	if s.pages, err = parsePages(s.templateFuncs()); err != nil {
+		return nil, err
+	}
+	if s.rps, err = newRelyingParties(opt, func() time.Time { return store.now() }); err != nil {
 		return nil, err
 	}
 	s.e.HideBanner, s.e.HidePort = true, true
@@ -92,6 +112,9 @@ func (s *Server) routes() {
 			CookieSecure:   true,
 			CookieHTTPOnly: true,
 			CookieSameSite: http.SameSiteLaxMode,
+			// Back-channel logout is a server-to-server POST carrying a
+			// signed token, never a browser form.
+			Skipper: func(c echo.Context) bool { return s.isBackchannel(c.Path()) },
 		}),
 		s.authenticate,
 	)
@@ -103,10 +126,12 @@ func (s *Server) routes() {
 	s.e.GET("/", s.handleHome)
 	s.e.GET("/signin", s.handleSignIn)
 	s.e.POST("/signout", s.handleSignOut)
+	s.e.POST("/signout/everywhere", s.handleSignOutEverywhere)
 	s.e.POST("/language", s.handleLanguage)
 	s.e.GET("/privacy", s.handleInfoPage("privacy"))
 	s.e.GET("/accessibility", s.handleInfoPage("accessibility"))
 	s.e.GET("/words", s.handleInfoPage("words"))
+	s.oidcRoutes()
 	if s.opt.Demo {
 		s.e.GET("/demo", s.handleDemo)
 		s.e.POST("/demo", s.handleDemoSignIn)
@@ -122,6 +147,12 @@ func (s *Server) routes() {
 	s.e.GET("/documents/:id", s.handleDocument, u)
 	s.e.GET("/documents/:id/download", s.handleDocumentFile(true), u)
 	s.e.GET("/documents/:id/view", s.handleDocumentFile(false), u)
+	if s.chat != nil {
+		s.e.GET("/ws", s.handleSocket, u)
+		s.e.GET("/inbox", s.handleInbox, u)
+		s.e.GET("/conversations/:id", s.handleConversation, u)
+		s.e.POST("/conversations/:id/messages", s.handlePostMessage, u)
+	}
 }
 
 // Context keys, read only through their accessors.

@@ -2,6 +2,9 @@ package portal
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
@@ -44,11 +47,33 @@ func hashToken(token string) string {
 // CreateSession starts a session for userID and returns its token. Only the
 // token's hash is stored, so a copy of the database cannot be used to sign in.
 func (s *Store) CreateSession(ctx context.Context, userID string) (string, error) {
+	return s.createSession(ctx, userID, sessionOrigin{})
+}
+
+// sessionOrigin is the identity provider session a session was started
+// from; the zero value is a demo sign-in.
+type sessionOrigin struct {
+	IdP     string // "citizen" or "staff"
+	SID     string // the provider's session id (sid claim), for back-channel logout
+	Sub     string // the provider's subject, for back-channel logout without sid
+	IDToken string // the raw ID token, kept sealed for RP-initiated logout
+}
+
+func (s *Store) createSession(ctx context.Context, userID string, o sessionOrigin) (string, error) {
 	token, hash := newToken()
+	var sealed []byte
+	if o.IDToken != "" {
+		var err error
+		if sealed, err = sealForToken(token, o.IDToken); err != nil {
+			return "", fmt.Errorf("create session: %w", err)
+		}
+	}
 	now := s.now()
 	_, err := s.db.ExecContext(ctx, s.db.Rebind(`
-		INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at)
-		VALUES (?, ?, ?, ?, ?)`), hash, userID, now, now, now.Add(SessionLifetime))
+		INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at,
+		                      idp, idp_sid, idp_sub, id_token_sealed)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		hash, userID, now, now, now.Add(SessionLifetime), o.IdP, o.SID, o.Sub, sealed)
 	if err != nil {
 		return "", fmt.Errorf("create session: %w", err)
 	}
@@ -102,6 +127,116 @@ func (s *Store) DeleteSession(ctx context.Context, token string) error {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	return nil
+}
+
+// DeleteUserSessions ends every session of userID, in every browser and on
+// every instance ("sign out everywhere"), and returns how many there were.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM sessions WHERE user_id = ?`), userID)
+	if err != nil {
+		return 0, fmt.Errorf("delete user sessions: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// DeleteProviderSessions ends the sessions that identity provider idp
+// reports as ended in a back-channel logout: those of its session sid if
+// given (and of sub too, if both are given), otherwise every session of its
+// subject sub. It returns the users whose sessions ended.
+func (s *Store) DeleteProviderSessions(ctx context.Context, idp, sid, sub string) ([]string, error) {
+	where, args := `idp = ? AND idp_sid = ?`, []any{idp, sid}
+	switch {
+	case sid != "" && sub != "":
+		where, args = where+` AND idp_sub = ?`, append(args, sub)
+	case sid == "" && sub != "":
+		where, args = `idp = ? AND idp_sub = ?`, []any{idp, sub}
+	case sid == "":
+		return nil, nil // nothing names a session; never match the '' of demo sessions
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("delete provider sessions: %w", err)
+	}
+	defer tx.Rollback()
+	var users []string
+	if err := tx.SelectContext(ctx, &users, tx.Rebind(
+		`SELECT DISTINCT user_id FROM sessions WHERE `+where+` ORDER BY user_id`), args...); err != nil {
+		return nil, fmt.Errorf("delete provider sessions: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM sessions WHERE `+where), args...); err != nil {
+		return nil, fmt.Errorf("delete provider sessions: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("delete provider sessions: %w", err)
+	}
+	return users, nil
+}
+
+// sessionLogoutHint returns, for the session with token, the identity
+// provider it came from and its ID token (for the provider's logout page);
+// both "" for a demo session or an unknown token.
+func (s *Store) sessionLogoutHint(ctx context.Context, token string) (idp, idToken string, err error) {
+	var row struct {
+		IdP    string `db:"idp"`
+		Sealed []byte `db:"id_token_sealed"`
+	}
+	err = s.db.GetContext(ctx, &row, s.db.Rebind(
+		`SELECT idp, id_token_sealed FROM sessions WHERE token_hash = ?`), hashToken(token))
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("get session origin: %w", err)
+	}
+	if len(row.Sealed) == 0 {
+		return row.IdP, "", nil
+	}
+	raw, err := unsealForToken(token, row.Sealed)
+	if err != nil {
+		// Only a corrupted row gets here; signing out locally still works.
+		return row.IdP, "", nil
+	}
+	return row.IdP, raw, nil
+}
+
+// sealForToken encrypts plain with a key derived from the session token.
+// The database stores only the token's SHA-256, so it cannot derive this
+// HMAC-based key: what is sealed can only be read with the browser's cookie.
+func sealForToken(token, plain string) ([]byte, error) {
+	aead, err := tokenAEAD(token)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(nonce, nonce, []byte(plain), []byte(hashToken(token))), nil
+}
+
+func unsealForToken(token string, sealed []byte) (string, error) {
+	aead, err := tokenAEAD(token)
+	if err != nil {
+		return "", err
+	}
+	if len(sealed) < aead.NonceSize() {
+		return "", errors.New("portal: sealed value too short")
+	}
+	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(hashToken(token)))
+	if err != nil {
+		return "", err
+	}
+	return string(plain), nil
+}
+
+func tokenAEAD(token string) (cipher.AEAD, error) {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("familieportal session seal v1"))
+	block, err := aes.NewCipher(m.Sum(nil))
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }
 
 // setSessionCookie gives the browser token. No Expires: the cookie goes

@@ -25,6 +25,7 @@ import (
 	_ "time/tzdata" // Europe/Oslo must not depend on the host
 
 	"familieportal/i18n"
+	"familieportal/messaging"
 	"familieportal/portal"
 	"familieportal/portal/db"
 )
@@ -49,6 +50,39 @@ type config struct {
 	demoData       string
 	shutdownWait   time.Duration
 	logLevel       string
+	origins        string
+
+	// Sign-in with OpenID Connect. An identity provider is on when its
+	// issuer is set; with none, only demo mode can sign anyone in.
+	publicURL           string
+	pidKey              string
+	citizenIssuer       string
+	citizenClientID     string
+	citizenClientSecret string
+	citizenACR          string
+	youthACR            string
+	staffIssuer         string
+	staffClientID       string
+	staffClientSecret   string
+	staffACR            string
+}
+
+// oidcOptions turns the sign-in settings into the portal's options.
+func (c config) oidcOptions(opt *portal.Options) {
+	opt.PublicURL = c.publicURL
+	opt.PIDKey = []byte(c.pidKey)
+	if c.citizenIssuer != "" {
+		opt.Citizen = &portal.OIDCConfig{
+			Issuer: c.citizenIssuer, ClientID: c.citizenClientID, ClientSecret: c.citizenClientSecret,
+			MinACR: c.citizenACR, YouthMinACR: c.youthACR,
+		}
+	}
+	if c.staffIssuer != "" {
+		opt.Staff = &portal.OIDCConfig{
+			Issuer: c.staffIssuer, ClientID: c.staffClientID, ClientSecret: c.staffClientSecret,
+			MinACR: c.staffACR,
+		}
+	}
 }
 
 // run is main without the process: tests call it with their own args,
@@ -91,10 +125,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if cfg.trustedProxies != "" {
 		proxies = strings.Split(cfg.trustedProxies, ",")
 	}
-	app, err := portal.NewServer(portal.NewStore(d), bundle, log, portal.Options{
+	store := portal.NewStore(d)
+
+	// The hub outlives requests, so it gets its own context, cancelled
+	// when HTTP shutdown begins: that closes every socket with 1001.
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	defer stopHub()
+	hub := messaging.NewHub()
+	hubDone := make(chan struct{})
+	go func() {
+		defer close(hubDone)
+		hub.Run(hubCtx)
+	}()
+	defer func() { stopHub(); <-hubDone }()
+	chat, err := messaging.NewService(messaging.NewStore(d), store.ChatAccess(), hub, messaging.Config{
+		Origins: originsFor(cfg),
+		Logger:  log,
+	})
+	if err != nil {
+		return err
+	}
+
+	opt := portal.Options{
 		Demo:           cmd == "demo",
 		TrustedProxies: proxies,
-	})
+		Chat:           chat,
+	}
+	cfg.oidcOptions(&opt)
+	app, err := portal.NewServer(store, bundle, log, opt)
 	if err != nil {
 		return err
 	}
@@ -110,6 +168,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "demo", cmd == "demo")
+	// http.Server.Shutdown neither closes nor waits for hijacked
+	// connections (websockets): stopping the hub closes them, chat.Wait
+	// below waits for them.
+	srv.RegisterOnShutdown(stopHub)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -128,6 +190,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	chat.Wait()
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -158,14 +221,71 @@ func parseFlags(cmd string, args []string, getenv func(string) string, stderr io
 		return c, fmt.Errorf("PORTAL_SHUTDOWN_WAIT: %w", err)
 	}
 	fs.DurationVar(&c.shutdownWait, "shutdown-wait", wait, "how long shutdown waits for requests in flight (PORTAL_SHUTDOWN_WAIT)")
+	fs.StringVar(&c.origins, "origins", env("PORTAL_ORIGINS", ""),
+		"comma-separated `origins` the portal is served from, e.g. https://familie.example.no; websocket handshakes from any other are refused (PORTAL_ORIGINS; default: http://localhost and http://127.0.0.1 on the --addr port)")
 	fs.StringVar(&c.logLevel, "log-level", env("PORTAL_LOG_LEVEL", "info"), "debug, info, warn or error (PORTAL_LOG_LEVEL)")
+	fs.StringVar(&c.publicURL, "public-url", env("PORTAL_PUBLIC_URL", ""),
+		"the portal's public https `origin`, for sign-in redirects (PORTAL_PUBLIC_URL)")
+	fs.StringVar(&c.citizenIssuer, "citizen-issuer", env("PORTAL_CITIZEN_ISSUER", ""),
+		"ID-porten issuer `URL`; citizen sign-in is off without it (PORTAL_CITIZEN_ISSUER)")
+	fs.StringVar(&c.citizenClientID, "citizen-client-id", env("PORTAL_CITIZEN_CLIENT_ID", ""),
+		"client `id` at ID-porten (PORTAL_CITIZEN_CLIENT_ID)")
+	fs.StringVar(&c.citizenACR, "citizen-acr", env("PORTAL_CITIZEN_ACR", "idporten-loa-high"),
+		"lowest acr `level` for citizens: idporten-loa-high or idporten-loa-substantial (PORTAL_CITIZEN_ACR)")
+	fs.StringVar(&c.youthACR, "youth-acr", env("PORTAL_YOUTH_ACR", "idporten-loa-high"),
+		"lowest acr `level` for someone who is youth in all their cases (PORTAL_YOUTH_ACR)")
+	fs.StringVar(&c.staffIssuer, "staff-issuer", env("PORTAL_STAFF_ISSUER", ""),
+		"staff identity provider's issuer `URL`; staff sign-in is off without it (PORTAL_STAFF_ISSUER)")
+	fs.StringVar(&c.staffClientID, "staff-client-id", env("PORTAL_STAFF_CLIENT_ID", ""),
+		"client `id` at the staff identity provider (PORTAL_STAFF_CLIENT_ID)")
+	fs.StringVar(&c.staffACR, "staff-acr", env("PORTAL_STAFF_ACR", ""),
+		"lowest acr `value` for staff; empty accepts any (PORTAL_STAFF_ACR)")
+	// Secrets: the environment is not the flag's default, so --help never
+	// prints them. Prefer the environment to the flag, which ps shows.
+	fs.StringVar(&c.citizenClientSecret, "citizen-client-secret", "",
+		"client `secret` at ID-porten (PORTAL_CITIZEN_CLIENT_SECRET)")
+	fs.StringVar(&c.staffClientSecret, "staff-client-secret", "",
+		"client `secret` at the staff identity provider (PORTAL_STAFF_CLIENT_SECRET)")
+	fs.StringVar(&c.pidKey, "pid-key", "",
+		"`key` (at least 32 bytes) for hashing national ids; required for citizen sign-in (PORTAL_PID_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	for _, v := range []struct {
+		p   *string
+		key string
+	}{
+		{&c.citizenClientSecret, "PORTAL_CITIZEN_CLIENT_SECRET"},
+		{&c.staffClientSecret, "PORTAL_STAFF_CLIENT_SECRET"},
+		{&c.pidKey, "PORTAL_PID_KEY"},
+	} {
+		if *v.p == "" {
+			*v.p = getenv(v.key)
+		}
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	return c, nil
+}
+
+// originsFor returns the configured origins, or for a local address the
+// two ways a browser on this machine names it.
+func originsFor(c config) []string {
+	if c.origins != "" {
+		var out []string
+		for _, o := range strings.Split(c.origins, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	_, port, err := net.SplitHostPort(c.addr)
+	if err != nil {
+		return nil
+	}
+	return []string{"http://localhost:" + port, "http://127.0.0.1:" + port}
 }
 
 // redactedKeys are attribute names whose values never reach the log: a

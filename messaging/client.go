@@ -1,0 +1,539 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// A connection has exactly two goroutines (STYLE §3.6):
+//
+//   - the reader runs on the ServeConn goroutine (the HTTP handler's, so
+//     the handler blocks for the connection's lifetime). It reads frames,
+//     does their database work, and queues its answers on reply;
+//   - the writer (writePump) is the only code that writes to the socket,
+//     except gorilla's own control frames (pong, close echo, 1009), which
+//     gorilla allows concurrently.
+//
+// The writer drains two queues: send, filled by the hub with live events,
+// and reply, filled by the reader. Only the hub closes send; the reader's
+// queue is never closed, so the reader can never send on a closed channel.
+// The writer takes replies first, which gives two orderings clients rely
+// on: hello is the first frame, and the ack of a send precedes that
+// message's own live frame on the sending socket.
+
+const (
+	// replyQueue is the reader's queue to the writer. The reader waits when
+	// it is full (replay) except for acks, which are queued under the
+	// conversation's send lock and must not wait: a client that has not
+	// read 64 answers is cut off instead.
+	replyQueue = 64
+	// closeGrace is how long a closing side waits for the peer's answering
+	// close frame before closing the TCP connection. Closing at once could
+	// reset the connection while our close frame is still in flight, and
+	// the client would see 1006 (abnormal) instead of our code.
+	closeGrace = 2 * time.Second
+	// syncPage is the number of messages read from the database at a time
+	// during a replay.
+	syncPage = 100
+	// typingEntries bounds a client's typing throttle map before pruning.
+	typingEntries = 256
+)
+
+// client is one socket.
+type client struct {
+	p    Participant
+	conn *websocket.Conn
+
+	// send carries live frames from the hub to the writer. Only the hub
+	// closes it (and sets closeCode just before, for the writer to read
+	// after it sees the close).
+	send      chan []byte
+	closeCode int
+
+	// reply carries the reader's frames to the writer. Never closed.
+	reply chan []byte
+
+	stopped    chan struct{} // closed by the writer when it takes no more frames
+	readerDone chan struct{} // closed when the reader has returned
+	writerDone chan struct{} // closed when the writer has returned
+
+	// user holds the user's rate limits, shared by all their sockets. Set
+	// by the hub before it answers the registration.
+	user *userState
+
+	// typing is when this socket last passed on typing per conversation.
+	// Only the reader touches it.
+	typing map[string]time.Time
+}
+
+func newClient(p Participant, conn *websocket.Conn, queue int) *client {
+	return &client{
+		p:          p,
+		conn:       conn,
+		send:       make(chan []byte, queue),
+		reply:      make(chan []byte, replyQueue),
+		stopped:    make(chan struct{}),
+		readerDone: make(chan struct{}),
+		writerDone: make(chan struct{}),
+		typing:     make(map[string]time.Time),
+	}
+}
+
+// queue hands f to the writer, waiting while the reply queue is full. It
+// reports false if the writer has stopped.
+func (c *client) queue(f []byte) bool {
+	select {
+	case c.reply <- f:
+		return true
+	case <-c.stopped:
+		return false
+	}
+}
+
+// offer hands f to the writer if there is room now; it never waits.
+func (c *client) offer(f []byte) bool {
+	select {
+	case <-c.stopped:
+		return false
+	default:
+	}
+	select {
+	case c.reply <- f:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Service) limits() limits {
+	return limits{
+		maxSockets:    s.cfg.MaxSocketsPerUser,
+		sendBurst:     s.cfg.SendBurst,
+		sendInterval:  s.cfg.SendInterval,
+		frameBurst:    s.cfg.FrameBurst,
+		frameInterval: s.cfg.FrameInterval,
+	}
+}
+
+// op returns the context for one frame's database work.
+func (s *Service) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.OpTimeout)
+}
+
+// serve runs an upgraded connection until it ends.
+func (s *Service) serve(ctx context.Context, c *client) {
+	defer c.conn.Close()
+	if err := s.hub.add(ctx, c, s.limits()); err != nil {
+		code := websocket.CloseGoingAway // the hub has stopped: shutting down
+		switch {
+		case errors.Is(err, errTooManySockets):
+			code = websocket.ClosePolicyViolation
+		case errors.Is(err, ErrRateLimited):
+			code = websocket.CloseTryAgainLater
+		}
+		s.closeNow(c.conn, code)
+		return
+	}
+	// From here on the hub may queue live events on c.send.
+	//
+	// The hello snapshot is taken after registering, never before: a message
+	// committed before the snapshot is in last_seq, one committed after it
+	// arrives live, so nothing falls between the two (a message can be in
+	// both; clients ignore a seq they have).
+	hello, err := s.hello(ctx, c.p)
+	if err != nil {
+		s.log.ErrorContext(ctx, "chat hello", "user", c.p.UserID, "err", err)
+		s.hub.remove(c)
+		s.closeNow(c.conn, websocket.CloseInternalServerErr)
+		return
+	}
+	c.reply <- hello // the queue is empty and the writer not started: cannot block
+	go s.writePump(c)
+
+	s.readPump(ctx, c)
+
+	close(c.readerDone)
+	c.conn.Close()  // unblocks a writer stuck in a write
+	s.hub.remove(c) // closes c.send if the hub has not, which ends the writer
+	<-c.writerDone
+}
+
+// hello builds the first frame: who the user is and their conversations.
+func (s *Service) hello(ctx context.Context, p Participant) ([]byte, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	sums, err := s.Conversations(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	convs := make([]wireConversation, len(sums)) // [] rather than null when empty
+	for i, c := range sums {
+		convs[i] = wireConversation{ID: c.ID, Case: c.CaseID, Title: c.Title, LastSeq: c.LastSeq, Unread: c.Unread}
+	}
+	return encode(helloFrame{Type: typeHello, V: ProtocolVersion, User: userOf(p), Conversations: convs}), nil
+}
+
+// closeNow closes a connection whose writer is not running: it sends a
+// close frame with code and waits briefly for the peer's answer.
+func (s *Service) closeNow(conn *websocket.Conn, code int) {
+	now := time.Now()
+	if err := conn.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(code, ""), now.Add(s.cfg.WriteWait)); err != nil {
+		return
+	}
+	conn.SetReadDeadline(now.Add(closeGrace))
+	conn.SetReadLimit(maxFrameBytes)
+	for {
+		if _, _, err := conn.NextReader(); err != nil {
+			return // the peer's close frame, or the deadline
+		}
+	}
+}
+
+// readPump reads frames until the connection fails or closes. It runs on
+// the ServeConn goroutine.
+func (s *Service) readPump(ctx context.Context, c *client) {
+	c.conn.SetReadLimit(maxFrameBytes) // a larger frame closes the socket with 1009
+	c.conn.SetReadDeadline(time.Now().Add(s.cfg.PongWait))
+	c.conn.SetPongHandler(func(string) error {
+		return c.conn.SetReadDeadline(time.Now().Add(s.cfg.PongWait))
+	})
+	for {
+		mt, raw, err := c.conn.ReadMessage()
+		if errors.Is(err, websocket.ErrReadLimit) {
+			// gorilla has sent close 1009. Read and drop what the peer is
+			// still sending (the rest of the frame, then its close frame),
+			// so that closing with unread input does not reset the
+			// connection and lose our close frame on the way.
+			nc := c.conn.NetConn()
+			nc.SetReadDeadline(time.Now().Add(closeGrace))
+			io.CopyN(io.Discard, nc, 2*maxFrameBytes)
+			return
+		}
+		if err != nil {
+			if websocket.IsUnexpectedCloseError(err, websocket.CloseGoingAway,
+				websocket.CloseNormalClosure, websocket.CloseNoStatusReceived) {
+				s.log.DebugContext(ctx, "chat read", "user", c.p.UserID, "err", err)
+			}
+			return
+		}
+		select {
+		case <-c.stopped:
+			// The writer has sent a close frame (or died); keep reading only
+			// to receive the peer's answer, and do no more work.
+			continue
+		default:
+		}
+		if !s.handle(ctx, c, mt, raw) {
+			return
+		}
+	}
+}
+
+// handle answers one frame. It reports false if the connection must end.
+func (s *Service) handle(ctx context.Context, c *client, mt int, raw []byte) bool {
+	if mt != websocket.TextMessage {
+		c.queue(s.errorFrame(ctx, c.p, fmt.Errorf("%w: binary frame", ErrInvalidMessage), "", ""))
+		return true
+	}
+	in, ferr := decodeFrame(raw)
+	if ferr != nil {
+		c.queue(encode(errorFrame{
+			Type: typeError, Code: ferr.code, ClientID: ferr.clientID,
+			Conversation: ferr.conversation, Message: c.p.text(ferr.code.MessageID()),
+		}))
+		return true
+	}
+	clientID := in.ClientID // set only for send
+	now := time.Now()
+	if !c.user.frames.allow(now) || (in.Type == typeSend && !c.user.sends.allow(now)) {
+		c.queue(s.errorFrame(ctx, c.p, ErrRateLimited, clientID, in.Conversation))
+		return true
+	}
+
+	switch in.Type {
+	case typeSend:
+		ctx, cancel := s.op(ctx)
+		defer cancel()
+		acked := true
+		_, err := s.send(ctx, c.p, in.Conversation, in.ClientID, *in.Body, func(m Message) {
+			acked = c.offer(encode(newAckFrame(m)))
+		})
+		if err != nil {
+			c.queue(s.errorFrame(ctx, c.p, err, clientID, in.Conversation))
+			return true
+		}
+		if !acked {
+			// A client that has not read 64 answers is too slow, like one
+			// whose live queue is full: cut it off with 1013 (gorilla allows
+			// WriteControl next to the writer). The message is stored; the
+			// client gets its ack when it resends after reconnecting.
+			s.log.InfoContext(ctx, "chat client too slow for its acks; disconnecting", "user", c.p.UserID)
+			c.conn.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseTryAgainLater, ""), time.Now().Add(s.cfg.WriteWait))
+			return false
+		}
+
+	case typeSync:
+		for _, id := range slices.Sorted(maps.Keys(in.Cursors)) {
+			if err := s.replay(ctx, c, id, in.Cursors[id]); err != nil {
+				if errors.Is(err, errWriterStopped) {
+					return true
+				}
+				c.queue(s.errorFrame(ctx, c.p, err, "", id))
+			}
+		}
+		c.queue(encode(syncedFrame{Type: typeSynced}))
+
+	case typeRead:
+		ctx, cancel := s.op(ctx)
+		defer cancel()
+		if err := s.MarkRead(ctx, c.p, in.Conversation, *in.Seq); err != nil {
+			c.queue(s.errorFrame(ctx, c.p, err, "", in.Conversation))
+		}
+
+	case typeTyping:
+		// Typing is best effort and frequent: pass it on at most once per
+		// TypingInterval per conversation, silently dropping the rest before
+		// they cost an access check. Only conversations that passed the
+		// check get an entry, so the map is bounded by what the user may see.
+		if last, ok := c.typing[in.Conversation]; ok && now.Sub(last) < s.cfg.TypingInterval {
+			return true
+		}
+		ctx, cancel := s.op(ctx)
+		defer cancel()
+		if err := s.typing(ctx, c.p, in.Conversation); err != nil {
+			c.queue(s.errorFrame(ctx, c.p, err, "", in.Conversation))
+			return true
+		}
+		if len(c.typing) >= typingEntries {
+			for id, t := range c.typing {
+				if now.Sub(t) >= s.cfg.TypingInterval {
+					delete(c.typing, id)
+				}
+			}
+		}
+		c.typing[in.Conversation] = now
+	}
+	return true
+}
+
+// errWriterStopped ends a replay whose socket is closing.
+var errWriterStopped = errors.New("messaging: writer stopped")
+
+// replay sends c what it missed in conversation id after cursor, from the
+// database, in seq order: every frame is authorized like any other, and a
+// cursor more than ResyncLimit behind gets resync_required instead.
+func (s *Service) replay(ctx context.Context, c *client, id string, cursor int64) error {
+	opCtx, cancel := s.op(ctx)
+	err := s.auth.Authorize(opCtx, c.p, id, ActionSync)
+	var last int64
+	if err == nil {
+		last, err = s.store.LastSeq(opCtx, id)
+	}
+	cancel()
+	if err != nil {
+		return err
+	}
+	if last-cursor > s.cfg.ResyncLimit {
+		if !c.queue(encode(resyncFrame{Type: typeResyncRequired, Conversation: id, Message: c.p.text(MessageIDResync)})) {
+			return errWriterStopped
+		}
+		return nil
+	}
+	// Up to last as it was when checked: anything newer reaches the socket
+	// live, as it is registered with the hub.
+	for after := cursor; after < last; {
+		opCtx, cancel := s.op(ctx)
+		ms, err := s.store.MessagesAfter(opCtx, id, after, syncPage)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if len(ms) == 0 {
+			break
+		}
+		for _, m := range ms {
+			if m.Seq > last {
+				return nil
+			}
+			// queue waits while the writer is behind: a replay goes at the
+			// pace of this one socket and holds nothing anyone else needs.
+			if !c.queue(encode(newMessageFrame(m))) {
+				return errWriterStopped
+			}
+		}
+		after = ms[len(ms)-1].Seq
+	}
+	return nil
+}
+
+// errorFrame encodes an error frame for err, logging err if it is
+// unexpected (ids only).
+func (s *Service) errorFrame(ctx context.Context, p Participant, err error, clientID, conversationID string) []byte {
+	code := codeOf(err)
+	if code == CodeUnavailable {
+		s.log.ErrorContext(ctx, "chat", "user", p.UserID, "conversation", conversationID, "err", err)
+	}
+	return encode(errorFrame{
+		Type: typeError, Code: code, ClientID: clientID,
+		Conversation: conversationID, Message: p.text(code.MessageID()),
+	})
+}
+
+// writePump is the only writer of c.conn. It ends when the hub closes
+// c.send (sending the close code the hub chose), or when a write fails.
+func (s *Service) writePump(c *client) {
+	defer close(c.writerDone)
+	code := s.writeLoop(c)
+	close(c.stopped)
+	if code != 0 {
+		if err := c.conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(code, ""), time.Now().Add(s.cfg.WriteWait)); err == nil {
+			// Let the reader receive the peer's answering close frame before
+			// the TCP connection goes (see closeGrace).
+			t := time.NewTimer(closeGrace)
+			select {
+			case <-c.readerDone:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	c.conn.Close() // unblocks the reader
+}
+
+// writeLoop writes frames and pings until c.send is closed (it returns the
+// close code to send, 0 for none) or a write fails (it returns 0).
+func (s *Service) writeLoop(c *client) int {
+	ping := time.NewTicker(s.cfg.PongWait * 9 / 10)
+	defer ping.Stop()
+	write := func(f []byte) bool {
+		c.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteWait))
+		return c.conn.WriteMessage(websocket.TextMessage, f) == nil
+	}
+	for {
+		// Replies first: see the ordering note at the top of this file.
+		select {
+		case f := <-c.reply:
+			if !write(f) {
+				return 0
+			}
+			continue
+		default:
+		}
+		select {
+		case f := <-c.reply:
+			if !write(f) {
+				return 0
+			}
+		case f, ok := <-c.send:
+			if !ok {
+				return c.closeCode
+			}
+			if !write(f) {
+				return 0
+			}
+		case <-ping.C:
+			c.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteWait))
+			if err := c.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				return 0
+			}
+		}
+	}
+}
+
+// bucket is a token bucket (as GCRA: one timestamp, no timer): burst
+// tokens, refilled one per interval. It is shared by a user's sockets, so it
+// has its own lock.
+type bucket struct {
+	mu       sync.Mutex
+	burst    int
+	interval time.Duration
+	tat      time.Time // when the bucket will be full again
+}
+
+func newBucket(burst int, interval time.Duration) *bucket {
+	return &bucket{burst: max(burst, 1), interval: interval}
+}
+
+// allow takes a token at now if there is one.
+func (b *bucket) allow(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	tat := b.tat
+	if tat.Before(now) {
+		tat = now
+	}
+	if tat.Sub(now) > time.Duration(b.burst-1)*b.interval {
+		return false
+	}
+	b.tat = tat.Add(b.interval)
+	return true
+}
+
+// full reports whether the bucket has refilled completely at now.
+func (b *bucket) full(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.tat.After(now)
+}
+
+// OriginChecker returns an Upgrader.CheckOrigin that accepts a handshake
+// only if it carries exactly one Origin header equal to one of origins.
+// A missing Origin is refused (gorilla's default lets it through), and so
+// is "null" (sandboxed frames, file: pages). origins are scheme://host[:port]
+// with http or https; default ports are dropped, as browsers do.
+func OriginChecker(origins []string) (func(*http.Request) bool, error) {
+	if len(origins) == 0 {
+		return nil, errors.New("messaging: no allowed websocket origins configured")
+	}
+	allowed := make(map[string]bool, len(origins))
+	for _, o := range origins {
+		n, err := normalizeOrigin(o)
+		if err != nil {
+			return nil, err
+		}
+		allowed[n] = true
+	}
+	return func(r *http.Request) bool {
+		vs := r.Header.Values("Origin")
+		return len(vs) == 1 && allowed[vs[0]]
+	}, nil
+}
+
+// normalizeOrigin turns a configured origin into the form a browser sends.
+func normalizeOrigin(o string) (string, error) {
+	u, err := url.Parse(strings.TrimSuffix(o, "/"))
+	if err != nil {
+		return "", fmt.Errorf("messaging: origin %q: %w", o, err)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if (scheme != "http" && scheme != "https") || u.Host == "" || u.User != nil ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", fmt.Errorf("messaging: origin %q is not scheme://host[:port]", o)
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if port != "" {
+		return scheme + "://" + net.JoinHostPort(host, port), nil
+	}
+	if strings.Contains(host, ":") { // IPv6 literal
+		host = "[" + host + "]"
+	}
+	return scheme + "://" + host, nil
+}

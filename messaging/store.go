@@ -1,0 +1,356 @@
+package messaging
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Store reads and writes conversations, messages and read cursors.
+//
+// It writes portable DML only (? placeholders through Rebind, no
+// dialect-specific functions), so the same methods run on SQLite and
+// PostgreSQL. It does no access control: the Service asks the Authorizer
+// before calling it.
+type Store struct {
+	db  *sqlx.DB
+	now func() time.Time // the clock; tests may set it
+}
+
+// NewStore returns a Store over an opened, migrated database.
+func NewStore(db *sqlx.DB) *Store {
+	return &Store{db: db, now: time.Now}
+}
+
+// newID returns a random public id: 120 bits, lowercase base32, the same
+// shape as the portal's ids, so ids cannot be guessed or counted.
+func newID() string {
+	b := make([]byte, 15)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// dbErr wraps an unexpected database error. Every such error means the
+// operation did not happen (each write is one transaction), so it is
+// ErrUnavailable: safe to retry, with the same client id for a send. A busy
+// or locked SQLite database, a full disk and a lost PostgreSQL connection
+// all end up here.
+func dbErr(op string, err error) error {
+	return fmt.Errorf("messaging: %s: %w: %w", op, ErrUnavailable, err)
+}
+
+// timestamp is how instants are stored: UTC with millisecond precision, so
+// that what a client got live and what it gets on replay are identical.
+func (s *Store) timestamp() time.Time {
+	return s.now().UTC().Truncate(time.Millisecond)
+}
+
+// CreateConversation creates a conversation of kind in case caseID with the
+// given members (parties; never the case's caseworkers, who see every
+// conversation of their cases without being members).
+func (s *Store) CreateConversation(ctx context.Context, caseID string, kind ConversationKind, memberIDs []string) (Conversation, error) {
+	if kind != ConversationParty && kind != ConversationShared {
+		return Conversation{}, fmt.Errorf("%w: conversation kind %q", ErrInvalidMessage, kind)
+	}
+	c := Conversation{ID: newID(), CaseID: caseID, Kind: kind, CreatedAt: s.timestamp()}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return Conversation{}, dbErr("create conversation", err)
+	}
+	defer tx.Rollback() // no-op after Commit
+
+	if _, err := tx.ExecContext(ctx, tx.Rebind(`
+		INSERT INTO conversations (id, case_id, kind, last_seq, created_at)
+		VALUES (?, ?, ?, 0, ?)`), c.ID, c.CaseID, c.Kind, c.CreatedAt); err != nil {
+		return Conversation{}, dbErr("create conversation", err)
+	}
+	for _, uid := range memberIDs {
+		if err := addMember(ctx, tx, c.ID, uid, c.CreatedAt); err != nil {
+			return Conversation{}, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return Conversation{}, dbErr("create conversation", err)
+	}
+	return c, nil
+}
+
+// AddMember makes userID a member of conversationID. Adding a member twice
+// changes nothing (their read cursor is kept).
+func (s *Store) AddMember(ctx context.Context, conversationID, userID string) error {
+	return addMember(ctx, s.db, conversationID, userID, s.timestamp())
+}
+
+func addMember(ctx context.Context, x sqlx.ExtContext, conversationID, userID string, at time.Time) error {
+	_, err := x.ExecContext(ctx, x.Rebind(`
+		INSERT INTO conversation_members (conversation_id, user_id, last_read_seq, joined_at)
+		VALUES (?, ?, 0, ?)
+		ON CONFLICT (conversation_id, user_id) DO NOTHING`), conversationID, userID, at)
+	if err != nil {
+		return dbErr("add member", err)
+	}
+	return nil
+}
+
+// Conversation returns the conversation with id, or ErrNotFound.
+func (s *Store) Conversation(ctx context.Context, id string) (Conversation, error) {
+	var c Conversation
+	err := s.db.GetContext(ctx, &c, s.db.Rebind(`
+		SELECT id, case_id, kind, last_seq, created_at
+		FROM conversations
+		WHERE id = ?`), id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Conversation{}, ErrNotFound
+	}
+	if err != nil {
+		return Conversation{}, dbErr("get conversation", err)
+	}
+	c.CreatedAt = c.CreatedAt.UTC()
+	return c, nil
+}
+
+// InsertMessage stores d and returns the stored message. created is false
+// when the sender already stored a message with d.ClientID: that message is
+// returned and nothing is written, so a resend is answered with the original
+// (which may belong to another conversation; the caller checks).
+//
+// The message's seq is taken in the same transaction as the insert, by
+// incrementing conversations.last_seq: the UPDATE locks the conversation's
+// row (SQLite: the whole database, as transactions are BEGIN IMMEDIATE;
+// PostgreSQL: the row) until commit, so concurrent inserts get consecutive
+// numbers, and a failed insert rolls its increment back, so there are no
+// gaps. It returns ErrNotFound if the conversation does not exist, and an
+// error wrapping ErrUnavailable if the database is busy or failing, in which
+// case nothing was written.
+func (s *Store) InsertMessage(ctx context.Context, d Draft) (m Message, created bool, err error) {
+	if !d.Kind.Valid() || d.SenderID == "" || d.ClientID == "" {
+		return Message{}, false, fmt.Errorf("%w: incomplete draft", ErrInvalidMessage)
+	}
+	// Fast path for a resend: no write transaction needed.
+	m, err = messageByClientID(ctx, s.db, d.SenderID, d.ClientID)
+	if err == nil {
+		return m, false, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return Message{}, false, err
+	}
+
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return Message{}, false, dbErr("insert message", err)
+	}
+	defer tx.Rollback() // no-op after Commit
+
+	res, err := tx.ExecContext(ctx, tx.Rebind(`
+		UPDATE conversations SET last_seq = last_seq + 1
+		WHERE id = ?`), d.ConversationID)
+	if err != nil {
+		return Message{}, false, dbErr("insert message: take seq", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return Message{}, false, dbErr("insert message: take seq", err)
+	} else if n == 0 {
+		return Message{}, false, ErrNotFound
+	}
+	var seq int64
+	if err := tx.GetContext(ctx, &seq, tx.Rebind(`
+		SELECT last_seq FROM conversations WHERE id = ?`), d.ConversationID); err != nil {
+		return Message{}, false, dbErr("insert message: read seq", err)
+	}
+
+	// ON CONFLICT DO NOTHING instead of catching a unique violation: it is
+	// portable and needs no driver error codes. On PostgreSQL a concurrent
+	// insert with the same client id makes this statement wait for that
+	// transaction and then insert nothing.
+	res, err = tx.ExecContext(ctx, tx.Rebind(`
+		INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, kind, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (sender_id, client_id) DO NOTHING`),
+		newID(), d.ConversationID, seq, d.SenderID, d.ClientID, d.Body, d.Kind, s.timestamp())
+	if err != nil {
+		return Message{}, false, dbErr("insert message", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return Message{}, false, dbErr("insert message", err)
+	}
+	if n == 0 {
+		// Someone stored this client id between the fast path and here.
+		// Roll back, which also returns the seq we took, and answer with
+		// the original.
+		if err := tx.Rollback(); err != nil {
+			return Message{}, false, dbErr("insert message: rollback", err)
+		}
+		m, err = messageByClientID(ctx, s.db, d.SenderID, d.ClientID)
+		if err != nil {
+			return Message{}, false, err
+		}
+		return m, false, nil
+	}
+	// Read the row back through the same query as every other read, so the
+	// ack and the live frame carry exactly what a replay will.
+	m, err = messageByClientID(ctx, tx, d.SenderID, d.ClientID)
+	if err != nil {
+		return Message{}, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Message{}, false, dbErr("insert message: commit", err)
+	}
+	return m, true, nil
+}
+
+// messageByClientID returns the message senderID stored with clientID, or
+// ErrNotFound.
+func messageByClientID(ctx context.Context, q sqlx.ExtContext, senderID, clientID string) (Message, error) {
+	var m Message
+	err := sqlx.GetContext(ctx, q, &m, q.Rebind(`
+		SELECT m.id, m.conversation_id, m.seq, m.sender_id, u.name AS sender_name,
+		       u.kind AS sender_role, m.client_id, m.body, m.kind, m.created_at
+		FROM messages m
+		JOIN users u ON u.id = m.sender_id
+		WHERE m.sender_id = ? AND m.client_id = ?`), senderID, clientID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, ErrNotFound
+	}
+	if err != nil {
+		return Message{}, dbErr("get message", err)
+	}
+	m.CreatedAt = m.CreatedAt.UTC()
+	return m, nil
+}
+
+// MessagesAfter returns up to limit messages of conversationID with seq
+// greater than afterSeq, in seq order. An unknown conversation has no
+// messages.
+func (s *Store) MessagesAfter(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var ms []Message
+	err := s.db.SelectContext(ctx, &ms, s.db.Rebind(`
+		SELECT m.id, m.conversation_id, m.seq, m.sender_id, u.name AS sender_name,
+		       u.kind AS sender_role, m.client_id, m.body, m.kind, m.created_at
+		FROM messages m
+		JOIN users u ON u.id = m.sender_id
+		WHERE m.conversation_id = ? AND m.seq > ?
+		ORDER BY m.seq
+		LIMIT ?`), conversationID, afterSeq, limit)
+	if err != nil {
+		return nil, dbErr("list messages", err)
+	}
+	for i := range ms {
+		ms[i].CreatedAt = ms[i].CreatedAt.UTC()
+	}
+	return ms, nil
+}
+
+// LastSeq returns the seq of the newest message of conversationID (0 if
+// it has none), or ErrNotFound.
+func (s *Store) LastSeq(ctx context.Context, conversationID string) (int64, error) {
+	var seq int64
+	err := s.db.GetContext(ctx, &seq, s.db.Rebind(`
+		SELECT last_seq FROM conversations WHERE id = ?`), conversationID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, dbErr("get last seq", err)
+	}
+	return seq, nil
+}
+
+// MarkRead moves userID's read cursor in conversationID forward to seq,
+// clamped to the conversation's last seq, and returns the clamped seq and
+// whether the cursor moved.
+// A cursor never moves back. Staff cursors live in conversation_reads,
+// members' in conversation_members; a citizen who is not a member has no
+// cursor to move.
+func (s *Store) MarkRead(ctx context.Context, conversationID, userID string, staff bool, seq int64) (cursor int64, advanced bool, err error) {
+	last, err := s.LastSeq(ctx, conversationID)
+	if err != nil {
+		return 0, false, err
+	}
+	seq = min(seq, last)
+	if seq <= 0 {
+		return seq, false, nil
+	}
+	// The "only forward" condition is in the statement itself, not in a
+	// read before it, so two concurrent calls can never move a cursor back
+	// (on PostgreSQL, under READ COMMITTED, a read-then-write could).
+	var res sql.Result
+	if staff {
+		res, err = s.db.ExecContext(ctx, s.db.Rebind(`
+			INSERT INTO conversation_reads (conversation_id, user_id, last_read_seq, read_at)
+			VALUES (?, ?, ?, ?)
+			ON CONFLICT (conversation_id, user_id) DO UPDATE
+			SET last_read_seq = excluded.last_read_seq, read_at = excluded.read_at
+			WHERE conversation_reads.last_read_seq < excluded.last_read_seq`),
+			conversationID, userID, seq, s.timestamp())
+	} else {
+		res, err = s.db.ExecContext(ctx, s.db.Rebind(`
+			UPDATE conversation_members SET last_read_seq = ?
+			WHERE conversation_id = ? AND user_id = ? AND last_read_seq < ?`),
+			seq, conversationID, userID, seq)
+	}
+	if err != nil {
+		return 0, false, dbErr("mark read", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, false, dbErr("mark read", err)
+	}
+	return seq, n > 0, nil
+}
+
+// summaryBatch bounds the ids in one IN list, well below SQLite's and
+// PostgreSQL's limits on bound parameters.
+const summaryBatch = 500
+
+// Summaries returns, for each of conversationIDs that exists, its case, last
+// seq and userID's unread count: messages after userID's read cursor that
+// someone else sent. The result is in the order of conversationIDs.
+func (s *Store) Summaries(ctx context.Context, userID string, conversationIDs []string) ([]ConversationSummary, error) {
+	byID := make(map[string]ConversationSummary, len(conversationIDs))
+	for start := 0; start < len(conversationIDs); start += summaryBatch {
+		ids := conversationIDs[start:min(start+summaryBatch, len(conversationIDs))]
+		// A user has a cursor in at most one of the two tables (members are
+		// citizens, readers are staff), hence the COALESCE.
+		q, args, err := sqlx.In(`
+			SELECT c.id, c.case_id, c.last_seq,
+			       (SELECT COUNT(*) FROM messages m
+			        WHERE m.conversation_id = c.id
+			          AND m.seq > COALESCE(cm.last_read_seq, cr.last_read_seq, 0)
+			          AND m.sender_id <> ?) AS unread
+			FROM conversations c
+			LEFT JOIN conversation_members cm ON cm.conversation_id = c.id AND cm.user_id = ?
+			LEFT JOIN conversation_reads cr ON cr.conversation_id = c.id AND cr.user_id = ?
+			WHERE c.id IN (?)`, userID, userID, userID, ids)
+		if err != nil {
+			return nil, fmt.Errorf("messaging: summaries: %w", err)
+		}
+		var rows []ConversationSummary
+		if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+			return nil, dbErr("summaries", err)
+		}
+		for _, r := range rows {
+			byID[r.ID] = r
+		}
+	}
+	out := make([]ConversationSummary, 0, len(byID))
+	for _, id := range conversationIDs {
+		if r, ok := byID[id]; ok {
+			out = append(out, r)
+			delete(byID, id) // a duplicate id in the input is listed once
+		}
+	}
+	return out, nil
+}

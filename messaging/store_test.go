@@ -1,0 +1,286 @@
+package messaging_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"familieportal/messaging"
+)
+
+func draft(w *world, who, conv, clientID, body string) messaging.Draft {
+	return messaging.Draft{
+		ConversationID: w.conv[conv], SenderID: w.ids[who],
+		ClientID: clientID, Body: body, Kind: messaging.KindText,
+	}
+}
+
+func TestStore_InsertMessage(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+
+	t.Run("sequences are per conversation and start at 1", func(t *testing.T) {
+		for i, tt := range []struct {
+			who, conv string
+			want      int64
+		}{
+			{"sara", "emma-sara", 1}, {"kari", "emma-sara", 2}, {"jonas", "emma-jonas", 1}, {"sara", "emma-sara", 3},
+		} {
+			m, created, err := w.store.InsertMessage(ctx, draft(w, tt.who, tt.conv, fmt.Sprintf("seq-%d", i), "hei"))
+			if err != nil || !created {
+				t.Fatalf("InsertMessage #%d = %v, %v", i, created, err)
+			}
+			if m.Seq != tt.want {
+				t.Errorf("InsertMessage #%d seq = %d, want %d", i, m.Seq, tt.want)
+			}
+		}
+		c, err := w.store.Conversation(ctx, w.conv["emma-sara"])
+		if err != nil || c.LastSeq != 3 {
+			t.Errorf("Conversation = %+v, %v; want last_seq 3", c, err)
+		}
+	})
+
+	t.Run("the stored message is read back with its sender", func(t *testing.T) {
+		m, _, err := w.store.InsertMessage(ctx, draft(w, "kari", "emma-jonas", "back-1", "Hei Jonas"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.ID == "" || m.SenderName != "Kari Nordmann" || m.SenderRole != messaging.RoleCaseworker ||
+			m.Body != "Hei Jonas" || m.Kind != messaging.KindText || m.CreatedAt.Location().String() != "UTC" {
+			t.Errorf("InsertMessage = %+v", m)
+		}
+		got, err := w.store.MessagesAfter(ctx, w.conv["emma-jonas"], m.Seq-1, 10)
+		if err != nil || len(got) != 1 || got[0] != m {
+			t.Errorf("MessagesAfter = %+v, %v; want exactly %+v", got, err, m)
+		}
+	})
+
+	t.Run("a resend returns the original and stores nothing", func(t *testing.T) {
+		first, created, err := w.store.InsertMessage(ctx, draft(w, "sara", "emma-sara", "resend-1", "original"))
+		if err != nil || !created {
+			t.Fatal(created, err)
+		}
+		again, created, err := w.store.InsertMessage(ctx, draft(w, "sara", "emma-sara", "resend-1", "changed text"))
+		if err != nil || created || again != first {
+			t.Errorf("resend = %+v, %v, %v; want the original, not created", again, created, err)
+		}
+		// The same client id from another sender is another message.
+		other, created, err := w.store.InsertMessage(ctx, draft(w, "kari", "emma-sara", "resend-1", "Kari's"))
+		if err != nil || !created || other.ID == first.ID {
+			t.Errorf("other sender = %+v, %v, %v; want a new message", other, created, err)
+		}
+		if n := w.count(t, `SELECT COUNT(*) FROM messages WHERE client_id = 'resend-1'`); n != 2 {
+			t.Errorf("%d rows, want 2", n)
+		}
+	})
+
+	t.Run("unknown conversation", func(t *testing.T) {
+		d := draft(w, "sara", "emma-sara", "nowhere-1", "hei")
+		d.ConversationID = "nowhere"
+		if _, _, err := w.store.InsertMessage(ctx, d); !errors.Is(err, messaging.ErrNotFound) {
+			t.Errorf("InsertMessage = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestStore_InsertMessage_concurrent(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	const n = 20
+
+	t.Run("same client id: one message, every caller gets it", func(t *testing.T) {
+		got := make([]messaging.Message, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				got[i], _, errs[i] = w.store.InsertMessage(ctx, draft(w, "sara", "emma-sara", "same", "hei"))
+			})
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil || got[i] != got[0] {
+				t.Errorf("caller %d: %+v, %v; want %+v", i, got[i], errs[i], got[0])
+			}
+		}
+		if c := w.count(t, `SELECT COUNT(*) FROM messages WHERE client_id = 'same'`); c != 1 {
+			t.Errorf("%d rows, want 1", c)
+		}
+	})
+
+	t.Run("different client ids: contiguous sequences", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				if _, _, err := w.store.InsertMessage(ctx, draft(w, "kari", "emma-jonas", fmt.Sprintf("many-%d", i), "hei")); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		ms, err := w.store.MessagesAfter(ctx, w.conv["emma-jonas"], 0, 100)
+		if err != nil || len(ms) != n {
+			t.Fatalf("MessagesAfter = %d messages, %v; want %d", len(ms), err, n)
+		}
+		for i, m := range ms {
+			if m.Seq != int64(i+1) {
+				t.Errorf("message %d has seq %d, want %d", i, m.Seq, i+1)
+			}
+		}
+	})
+}
+
+func TestStore_messagesAreImmutable(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	m, _, err := w.store.InsertMessage(ctx, draft(w, "sara", "emma-sara", "imm-1", "hei"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE messages SET body = 'endret' WHERE id = ?`,
+		`UPDATE messages SET seq = 7 WHERE id = ?`,
+		`DELETE FROM messages WHERE id = ?`,
+	} {
+		if _, err := w.db.Exec(w.db.Rebind(q), m.ID); err == nil {
+			t.Errorf("%s: allowed, want refused", q)
+		}
+	}
+	for _, q := range []string{
+		`DELETE FROM conversations WHERE id = ?`,
+		`UPDATE conversations SET last_seq = 0 WHERE id = ?`,
+		`UPDATE conversations SET case_id = 'case-noah' WHERE id = ?`,
+	} {
+		if _, err := w.db.Exec(w.db.Rebind(q), w.conv["emma-sara"]); err == nil {
+			t.Errorf("%s: allowed, want refused", q)
+		}
+	}
+	if got, _ := w.store.MessagesAfter(ctx, w.conv["emma-sara"], 0, 10); len(got) != 1 || got[0] != m {
+		t.Errorf("message changed: %+v", got)
+	}
+
+	// Retention: deleting the case removes its conversations and messages.
+	w.db.MustExec(`DELETE FROM cases WHERE id = 'case-emma'`)
+	if n := w.count(t, `SELECT COUNT(*) FROM messages`); n != 0 {
+		t.Errorf("%d messages left after deleting the case", n)
+	}
+	if n := w.count(t, `SELECT COUNT(*) FROM conversations WHERE case_id = 'case-emma'`); n != 0 {
+		t.Errorf("%d conversations left after deleting the case", n)
+	}
+}
+
+func TestStore_lockedDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for SQLite's busy timeout (5 s)")
+	}
+	w := newWorld(t)
+	ctx := context.Background()
+
+	// Another writer holds the database (BEGIN IMMEDIATE) past the busy
+	// timeout.
+	holder, err := w.db.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder.MustExec(`INSERT INTO audit (at, action, outcome) VALUES (CURRENT_TIMESTAMP, 'test.lock', 'allowed')`)
+
+	_, _, err = w.store.InsertMessage(ctx, draft(w, "sara", "emma-sara", "locked-1", "hei"))
+	if !errors.Is(err, messaging.ErrUnavailable) {
+		t.Fatalf("InsertMessage on a locked database = %v, want ErrUnavailable", err)
+	}
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing was half-written: the retry gets seq 1, no gap, no duplicate.
+	m, created, err := w.store.InsertMessage(ctx, draft(w, "sara", "emma-sara", "locked-1", "hei"))
+	if err != nil || !created || m.Seq != 1 {
+		t.Errorf("retry = %+v, %v, %v; want seq 1, created", m, created, err)
+	}
+}
+
+func TestStore_readCursorsAndUnread(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	conv := w.conv["emma-sara"]
+	for i, who := range []string{"kari", "kari", "sara", "kari"} {
+		if _, _, err := w.store.InsertMessage(ctx, draft(w, who, "emma-sara", fmt.Sprintf("r-%d", i), "hei")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unread := func(who string) int {
+		t.Helper()
+		sums, err := w.store.Summaries(ctx, w.ids[who], []string{conv, "missing", conv})
+		if err != nil || len(sums) != 1 || sums[0].ID != conv || sums[0].CaseID != "case-emma" || sums[0].LastSeq != 4 {
+			t.Fatalf("Summaries(%s) = %+v, %v", who, sums, err)
+		}
+		return sums[0].Unread
+	}
+	// Nobody has read anything; own messages never count.
+	if got := unread("sara"); got != 3 {
+		t.Errorf("Sara's unread = %d, want 3", got)
+	}
+	if got := unread("kari"); got != 1 {
+		t.Errorf("Kari's unread = %d, want 1", got)
+	}
+
+	tests := []struct {
+		name         string
+		who          string
+		staff        bool
+		seq          int64
+		wantCursor   int64
+		wantAdvanced bool
+		wantUnread   int
+	}{
+		{"member reads up to 2", "sara", false, 2, 2, true, 1},
+		{"member cannot go back", "sara", false, 1, 1, false, 1},
+		{"member reads past the end: clamped", "sara", false, 99, 4, true, 0},
+		{"staff reads up to 2", "kari", true, 2, 2, true, 1},
+		{"staff reads to the end", "kari", true, 4, 4, true, 0},
+		{"staff repeat changes nothing", "kari", true, 4, 4, false, 0},
+		{"a citizen who is not a member has no cursor", "jonas", false, 4, 4, false, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cursor, advanced, err := w.store.MarkRead(ctx, conv, w.ids[tt.who], tt.staff, tt.seq)
+			if err != nil || cursor != tt.wantCursor || advanced != tt.wantAdvanced {
+				t.Errorf("MarkRead(%d) = %d, %v, %v; want %d, %v", tt.seq, cursor, advanced, err, tt.wantCursor, tt.wantAdvanced)
+			}
+			if tt.wantUnread >= 0 {
+				if got := unread(tt.who); got != tt.wantUnread {
+					t.Errorf("unread = %d, want %d", got, tt.wantUnread)
+				}
+			}
+		})
+	}
+	if _, _, err := w.store.MarkRead(ctx, "missing", w.ids["sara"], false, 1); !errors.Is(err, messaging.ErrNotFound) {
+		t.Errorf("MarkRead on a missing conversation = %v, want ErrNotFound", err)
+	}
+}
+
+func TestStore_CreateConversation(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	c, err := w.store.CreateConversation(ctx, "case-emma", messaging.ConversationShared, []string{w.ids["sara"], w.ids["jonas"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.store.AddMember(ctx, c.ID, w.ids["sara"]); err != nil { // twice is fine
+		t.Fatal(err)
+	}
+	if n := w.count(t, `SELECT COUNT(*) FROM conversation_members WHERE conversation_id = ?`, c.ID); n != 2 {
+		t.Errorf("%d members, want 2", n)
+	}
+	if _, err := w.store.CreateConversation(ctx, "case-emma", "group", nil); !errors.Is(err, messaging.ErrInvalidMessage) {
+		t.Errorf("unknown kind: %v", err)
+	}
+	if _, err := w.store.CreateConversation(ctx, "no-such-case", messaging.ConversationParty, nil); err == nil {
+		t.Errorf("conversation in a missing case was created")
+	}
+	if _, err := w.store.Conversation(ctx, "missing"); !errors.Is(err, messaging.ErrNotFound) {
+		t.Errorf("Conversation(missing) = %v, want ErrNotFound", err)
+	}
+}

@@ -1,0 +1,178 @@
+package portal
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"familieportal/messaging"
+)
+
+// canUseConversation is THE access rule for conversations, as SQL over the
+// conversation alias c and its case k, with the arguments of accessArgs. A
+// citizen uses a conversation they are a member of while they are an
+// active party to its case — so a parent never reaches the youth's
+// conversation, and a revoked party loses every conversation at once.
+// Staff use every conversation of a case they may see.
+const canUseConversation = `(
+	EXISTS (SELECT 1 FROM conversation_members m
+		JOIN parties p ON p.case_id = k.id AND p.user_id = m.user_id AND p.revoked_at IS NULL
+		WHERE m.conversation_id = c.id AND m.user_id = ?)
+	OR EXISTS (SELECT 1 FROM case_caseworkers a
+		WHERE a.case_id = k.id AND a.user_id = ?)
+	OR EXISTS (SELECT 1 FROM users tl
+		WHERE tl.id = ? AND tl.kind = 'teamlead' AND tl.team_id = k.team_id))`
+
+// ChatAccess is the portal's access check as the chat sees it. It is the
+// messaging.Authorizer the chat service is built with.
+type ChatAccess struct{ store *Store }
+
+// ChatAccess returns the chat's view of the access check.
+func (s *Store) ChatAccess() ChatAccess { return ChatAccess{store: s} }
+
+var _ messaging.Authorizer = ChatAccess{}
+
+// userOf turns a chat participant back into the portal's user. The
+// participant was made by the portal from the session, never from a frame.
+func userOf(p messaging.Participant) User {
+	return User{ID: p.UserID, Kind: Kind(p.Role), Name: p.Name}
+}
+
+// Conversations lists the conversations p may use, titled with the child's
+// first name (and, for staff, the party's name).
+func (a ChatAccess) Conversations(ctx context.Context, p messaging.Participant) ([]messaging.ConversationRef, error) {
+	u := userOf(p)
+	var rows []struct {
+		ID     string `db:"id"`
+		CaseID string `db:"case_id"`
+		Child  string `db:"child_name"`
+		Party  string `db:"party"`
+	}
+	s := a.store
+	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`
+		SELECT c.id, c.case_id, k.child_name,
+		       COALESCE((SELECT MIN(u.name) FROM conversation_members m JOIN users u ON u.id = m.user_id
+		                 WHERE m.conversation_id = c.id), '') AS party
+		FROM conversations c JOIN cases k ON k.id = c.case_id
+		WHERE `+canUseConversation+`
+		ORDER BY k.child_name, party, c.id`), accessArgs(u)...)
+	if err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	refs := make([]messaging.ConversationRef, len(rows))
+	for i, r := range rows {
+		title := r.Child
+		if u.Kind.Staff() && r.Party != "" {
+			title = r.Child + " – " + r.Party
+		}
+		refs[i] = messaging.ConversationRef{ID: r.ID, CaseID: r.CaseID, Title: title}
+	}
+	return refs, nil
+}
+
+// Authorize decides whether p may perform action on conversationID, and
+// audits the decision (typing, which reads nothing, only when refused).
+func (a ChatAccess) Authorize(ctx context.Context, p messaging.Participant, conversationID string, action messaging.Action) error {
+	u := userOf(p)
+	s := a.store
+	var caseID string
+	args := append([]any{conversationID}, accessArgs(u)...)
+	err := s.db.GetContext(ctx, &caseID, s.db.Rebind(`
+		SELECT k.id FROM conversations c JOIN cases k ON k.id = c.case_id
+		WHERE c.id = ? AND `+canUseConversation), args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = fmt.Errorf("conversation %s: %w", conversationID, messaging.ErrNotFound)
+	} else if err != nil {
+		err = fmt.Errorf("authorize conversation: %w", err)
+	}
+	if err == nil && action == messaging.ActionTyping {
+		return nil
+	}
+	outcome := "allowed"
+	switch {
+	case errors.Is(err, messaging.ErrNotFound):
+		outcome = "denied"
+	case err != nil:
+		outcome = "failed"
+	}
+	if aerr := s.Audit(ctx, AuditEntry{ActorID: u.ID, ActorKind: u.Kind, Action: Action("chat." + string(action)),
+		CaseID: caseID, ObjectID: conversationID, Outcome: outcome, Purpose: purposeOf(u)}); aerr != nil {
+		return fmt.Errorf("chat %s refused, audit failed: %w", action, aerr)
+	}
+	return err
+}
+
+// Audience returns who may see conversationID now: its members who are
+// still active parties, and the staff of its case.
+func (a ChatAccess) Audience(ctx context.Context, conversationID string) ([]messaging.Recipient, error) {
+	s := a.store
+	var rows []struct {
+		UserID string `db:"user_id"`
+		Kind   string `db:"kind"`
+	}
+	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`
+		SELECT m.user_id, 'citizen' AS kind
+		FROM conversation_members m
+		JOIN conversations c ON c.id = m.conversation_id
+		JOIN parties p ON p.case_id = c.case_id AND p.user_id = m.user_id AND p.revoked_at IS NULL
+		WHERE m.conversation_id = ?
+		UNION
+		SELECT a.user_id, u.kind
+		FROM conversations c
+		JOIN case_caseworkers a ON a.case_id = c.case_id
+		JOIN users u ON u.id = a.user_id
+		WHERE c.id = ?
+		UNION
+		SELECT u.id, u.kind
+		FROM conversations c
+		JOIN cases k ON k.id = c.case_id
+		JOIN users u ON u.team_id = k.team_id AND u.kind = 'teamlead'
+		WHERE c.id = ?`), conversationID, conversationID, conversationID)
+	if err != nil {
+		return nil, fmt.Errorf("conversation audience: %w", err)
+	}
+	rs := make([]messaging.Recipient, len(rows))
+	for i, r := range rows {
+		rs[i] = messaging.Recipient{UserID: r.UserID, Role: messaging.Role(r.Kind)}
+	}
+	return rs, nil
+}
+
+// LastWord is who wrote the newest message a person wrote in a
+// conversation (automatic replies and notices do not count), and when.
+type LastWord struct {
+	ConversationID string    `db:"conversation_id"`
+	SenderKind     Kind      `db:"sender_kind"`
+	At             time.Time `db:"created_at"`
+}
+
+// LastWords returns the last word of each of the conversations ids, which
+// the caller got from ChatAccess.Conversations (so they are the viewer's).
+// A conversation without messages is missing from the map.
+func (s *Store) LastWords(ctx context.Context, ids []string) (map[string]LastWord, error) {
+	out := make(map[string]LastWord, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	q, args, err := sqlx.In(`
+		SELECT m.conversation_id, u.kind AS sender_kind, m.created_at
+		FROM messages m JOIN users u ON u.id = m.sender_id
+		WHERE m.conversation_id IN (?) AND m.kind = 'text'
+		  AND m.seq = (SELECT MAX(m2.seq) FROM messages m2
+		               WHERE m2.conversation_id = m.conversation_id AND m2.kind = 'text')`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("last words: %w", err)
+	}
+	var rows []LastWord
+	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+		return nil, fmt.Errorf("last words: %w", err)
+	}
+	for _, r := range rows {
+		out[r.ConversationID] = r
+	}
+	return out, nil
+}

@@ -1,0 +1,247 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"familieportal/messaging"
+)
+
+// historyLen is how many of the latest messages a page shows.
+const historyLen = 50
+
+// participant is the signed-in user as the chat sees them: made from the
+// session, never from anything the client sends.
+func (s *Server) participant(c echo.Context) messaging.Participant {
+	u, _ := userFrom(c)
+	l := s.localizer(c)
+	return messaging.Participant{
+		UserID:    u.ID,
+		Name:      u.Name,
+		Role:      messaging.Role(u.Kind),
+		Translate: func(id string) string { return l.T(id, nil) },
+	}
+}
+
+// handleSocket serves GET /ws: one websocket per tab carrying all of the
+// user's conversations (protocol v1, docs/protocol.md). It blocks until
+// the socket closes. The chat service checks the Origin and authorizes
+// every frame through the same access check as the pages.
+func (s *Server) handleSocket(c echo.Context) error {
+	if s.chat == nil {
+		return ErrNotFound
+	}
+	if err := s.chat.ServeConn(c.Response(), c.Request(), s.participant(c)); err != nil {
+		// The handshake was refused (bad Origin, too many sockets) and the
+		// upgrader has already answered; nothing more to write.
+		s.log.DebugContext(c.Request().Context(), "websocket refused", "err", err)
+	}
+	return nil
+}
+
+// chatView is one conversation as a page shows it.
+type chatView struct {
+	ID       string
+	CaseID   string
+	Title    string
+	Messages []chatMessage
+	LastSeq  int64
+	Viewer   string // the viewer's user id: their own messages are on the right
+	Staff    bool
+	Draft    string // text to put back in the write box after an error
+	Error    string // a localized error about the last post
+	ClientID string // a fresh idempotency key for the no-JavaScript form
+}
+
+// chatMessage is a message with the day separator it may start.
+type chatMessage struct {
+	messaging.Message
+	Day  string // "I dag", "I går", "Mandag 30. november": set on the first of each day
+	Mine bool
+}
+
+// conversationView loads conversation id for the page, authorized for the
+// viewer through the chat's access check.
+func (s *Server) conversationView(c echo.Context, id string) (chatView, error) {
+	ctx := c.Request().Context()
+	p := s.participant(c)
+	refs, err := s.chat.Conversations(ctx, p)
+	if err != nil {
+		return chatView{}, err
+	}
+	v := chatView{ID: id, Viewer: p.UserID, Staff: p.Role.Staff(), ClientID: NewID()}
+	for _, r := range refs {
+		if r.ID == id {
+			v.CaseID, v.Title, v.LastSeq = r.CaseID, r.Title, r.LastSeq
+		}
+	}
+	if v.CaseID == "" {
+		return chatView{}, ErrNotFound
+	}
+	msgs, err := s.chat.Messages(ctx, p, id, max(0, v.LastSeq-historyLen), historyLen)
+	if errors.Is(err, messaging.ErrNotFound) {
+		return chatView{}, ErrNotFound
+	}
+	if err != nil {
+		return chatView{}, err
+	}
+	l := s.localizer(c)
+	now := time.Now()
+	last := ""
+	for _, m := range msgs {
+		cm := chatMessage{Message: m, Mine: m.SenderID == p.UserID}
+		if d := l.Day(m.CreatedAt, now); d != last {
+			cm.Day, last = d, d
+		}
+		v.Messages = append(v.Messages, cm)
+		v.LastSeq = max(v.LastSeq, m.Seq)
+	}
+	return v, nil
+}
+
+// caseConversations returns the conversations of a case the viewer may use.
+func (s *Server) caseConversations(ctx context.Context, p messaging.Participant, caseID string) ([]messaging.ConversationSummary, error) {
+	all, err := s.chat.Conversations(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	var out []messaging.ConversationSummary
+	for _, cv := range all {
+		if cv.CaseID == caseID {
+			out = append(out, cv)
+		}
+	}
+	return out, nil
+}
+
+// handleConversation serves GET /conversations/:id: the whole conversation.
+func (s *Server) handleConversation(c echo.Context) error {
+	v, err := s.conversationView(c, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.markSeen(c, v); err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "conversation.html", v.Title, v)
+}
+
+// markSeen moves the viewer's read cursor to the newest message shown.
+func (s *Server) markSeen(c echo.Context, v chatView) error {
+	if v.LastSeq == 0 {
+		return nil
+	}
+	err := s.chat.MarkRead(c.Request().Context(), s.participant(c), v.ID, v.LastSeq)
+	if errors.Is(err, messaging.ErrNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// handlePostMessage serves POST /conversations/:id/messages: sending
+// without JavaScript. The form carries a client id, so a double submit or
+// a resend after a timeout stores the message once, as over the socket.
+func (s *Server) handlePostMessage(c echo.Context) error {
+	ctx := c.Request().Context()
+	id := c.Param("id")
+	body := c.FormValue("body")
+	_, err := s.chat.Send(ctx, s.participant(c), id, c.FormValue("client_id"), body)
+	if err == nil {
+		return c.Redirect(http.StatusSeeOther, localPath(c.FormValue("back"))+"#chat")
+	}
+	msgID := ""
+	status := http.StatusBadRequest
+	switch {
+	case errors.Is(err, messaging.ErrNotFound):
+		return ErrNotFound
+	case errors.Is(err, messaging.ErrTooLarge):
+		msgID = messaging.CodeTooLarge.MessageID()
+	case errors.Is(err, messaging.ErrInvalidMessage):
+		msgID = messaging.CodeInvalid.MessageID()
+	case errors.Is(err, messaging.ErrRateLimited):
+		msgID, status = messaging.CodeRateLimited.MessageID(), http.StatusTooManyRequests
+	case errors.Is(err, messaging.ErrUnavailable):
+		msgID, status = messaging.CodeUnavailable.MessageID(), http.StatusServiceUnavailable
+	default:
+		return err
+	}
+	// Nothing was stored: show the conversation again with the text kept.
+	v, verr := s.conversationView(c, id)
+	if verr != nil {
+		return verr
+	}
+	v.Draft, v.Error = body, s.localizer(c).T(msgID, nil)
+	return s.render(c, status, "conversation.html", v.Title, v)
+}
+
+// inboxRow is one conversation in a caseworker's inbox.
+type inboxRow struct {
+	messaging.ConversationSummary
+	LastWord
+	Waiting string // how long the family has waited, when the last word is theirs
+}
+
+// handleInbox serves GET /inbox (staff): conversations across their cases,
+// filtered by who is waiting — "waiting on us" (oldest first), "waiting on
+// the family", or all.
+func (s *Server) handleInbox(c echo.Context) error {
+	u, _ := userFrom(c)
+	if !u.Kind.Staff() {
+		return ErrNotFound
+	}
+	ctx := c.Request().Context()
+	all, err := s.chat.Conversations(ctx, s.participant(c))
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(all))
+	for i, cv := range all {
+		ids[i] = cv.ID
+	}
+	last, err := s.store.LastWords(ctx, ids)
+	if err != nil {
+		return err
+	}
+	filter := c.QueryParam("show")
+	if filter != "family" && filter != "all" {
+		filter = "us"
+	}
+	l := s.localizer(c)
+	now := time.Now()
+	var rows []inboxRow
+	counts := map[string]int{}
+	for _, cv := range all {
+		lw := last[cv.ID]
+		waitingOnUs := lw.SenderKind == KindCitizen
+		group := "family"
+		if waitingOnUs {
+			group = "us"
+		}
+		counts[group]++
+		counts["all"]++
+		if filter != "all" && filter != group {
+			continue
+		}
+		r := inboxRow{ConversationSummary: cv, LastWord: lw}
+		if waitingOnUs {
+			r.Waiting = l.Duration(now.Sub(lw.At))
+		}
+		rows = append(rows, r)
+	}
+	if filter == "us" {
+		sortOldestFirst(rows)
+	}
+	return s.render(c, http.StatusOK, "inbox.html", l.T("inbox_title", nil), map[string]any{
+		"Rows": rows, "Filter": filter, "Counts": counts,
+	})
+}
+
+// sortOldestFirst puts the longest-waiting family first.
+func sortOldestFirst(rows []inboxRow) {
+	slices.SortStableFunc(rows, func(a, b inboxRow) int { return a.At.Compare(b.At) })
+}
