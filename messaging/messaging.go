@@ -196,6 +196,13 @@ type Authorizer interface {
 	Audience(ctx context.Context, conversationID string) ([]Recipient, error)
 }
 
+// Observer is told about each message a person sent, once it is stored.
+// The portal's auto-replies and the notification outbox are observers. An
+// error is logged; the send has already succeeded.
+type Observer interface {
+	MessageStored(ctx context.Context, m Message, senderRole Role) error
+}
+
 // Errors returned by the Service and the Store. Each maps to an error code
 // of the protocol (see ErrorCode).
 var (

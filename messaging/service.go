@@ -28,6 +28,10 @@ type Config struct {
 	// Publisher carries live events to the hubs. Default: the Service's Hub
 	// (one instance).
 	Publisher Publisher
+	// Observers hear about every newly stored message (never a resend),
+	// after it is committed and published, in the order given: the place
+	// for auto-replies and notifications.
+	Observers []Observer
 
 	MaxSocketsPerUser int           // sockets open at once per user (10)
 	SendBurst         int           // messages a user may send at once (20)
@@ -135,6 +139,12 @@ func NewService(store *Store, auth Authorizer, hub *Hub, cfg Config) (*Service, 
 	return s, nil
 }
 
+// Disconnect closes every socket of userID (close 1008): a session ended,
+// or the person lost access. Their clients reconnect only with a valid session.
+func (s *Service) Disconnect(ctx context.Context, userID string) error {
+	return s.hub.Disconnect(ctx, userID)
+}
+
 // Wait blocks until every connection served by ServeConn has ended. Call it
 // after stopping the hub (which closes them) and after http.Server.Shutdown
 // (which guarantees no new ones start), because Shutdown does not wait for
@@ -204,13 +214,28 @@ func (s *Service) send(ctx context.Context, p Participant, conversationID, clien
 	if err := s.auth.Authorize(ctx, p, conversationID, ActionSend); err != nil {
 		return Message{}, err
 	}
-	return s.storeAndPublish(ctx, Draft{
+	m, created, err := s.storeAndPublish(ctx, Draft{
 		ConversationID: conversationID,
 		SenderID:       p.UserID,
 		ClientID:       clientID,
 		Body:           body,
 		Kind:           KindText,
 	}, ack)
+	if created {
+		s.observe(ctx, m, p.Role)
+	}
+	return m, err
+}
+
+// observe tells the observers about m, a new message from someone of role.
+// It runs after the conversation's lock is released, so an observer may
+// post (an auto-reply) to the same conversation.
+func (s *Service) observe(ctx context.Context, m Message, role Role) {
+	for _, o := range s.cfg.Observers {
+		if err := o.MessageStored(ctx, m, role); err != nil {
+			s.log.ErrorContext(ctx, "chat observer", "conversation", m.ConversationID, "message", m.ID, "err", err)
+		}
+	}
 }
 
 // Post stores and publishes a message the server itself writes: an
@@ -229,24 +254,26 @@ func (s *Service) Post(ctx context.Context, d Draft) (Message, error) {
 		return Message{}, err
 	}
 	d.Body = body
-	return s.storeAndPublish(ctx, d, nil)
+	m, _, err := s.storeAndPublish(ctx, d, nil)
+	return m, err
 }
 
 // storeAndPublish stores d and publishes it, under the conversation's lock.
-func (s *Service) storeAndPublish(ctx context.Context, d Draft, ack func(Message)) (Message, error) {
+// created is false for a resend of a stored message.
+func (s *Service) storeAndPublish(ctx context.Context, d Draft, ack func(Message)) (m Message, created bool, err error) {
 	unlock, err := s.lock(ctx, d.ConversationID)
 	if err != nil {
-		return Message{}, err
+		return Message{}, false, err
 	}
 	defer unlock()
-	m, created, err := s.store.InsertMessage(ctx, d)
+	m, created, err = s.store.InsertMessage(ctx, d)
 	if err != nil {
-		return Message{}, err
+		return Message{}, false, err
 	}
 	if m.ConversationID != d.ConversationID {
 		// The client id was used before, for a message elsewhere. Answering
 		// with that ack would confuse the client; it is a client bug.
-		return Message{}, fmt.Errorf("%w: client id already used in another conversation", ErrInvalidMessage)
+		return Message{}, false, fmt.Errorf("%w: client id already used in another conversation", ErrInvalidMessage)
 	}
 	if ack != nil {
 		ack(m)
@@ -257,7 +284,7 @@ func (s *Service) storeAndPublish(ctx context.Context, d Draft, ack func(Message
 		// logged and the send still succeeds.
 		s.publish(ctx, m.ConversationID, newMessageFrame(m), false, "")
 	}
-	return m, nil
+	return m, created, nil
 }
 
 // publish resolves who may see conversationID now and hands them frame.
