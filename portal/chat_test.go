@@ -2,6 +2,8 @@ package portal
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -364,5 +366,53 @@ func TestInbox(t *testing.T) {
 	}
 	if rec := e.get("", "/inbox"); rec.Code != http.StatusSeeOther {
 		t.Errorf("signed out GET /inbox = %d, want 303", rec.Code)
+	}
+}
+
+// expectClosed reads until the server closes the socket, and fails if it
+// is still open when the read deadline passes.
+func (s *socket) expectClosed(what string) {
+	s.t.Helper()
+	s.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := s.conn.NextReader(); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				s.t.Fatalf("%s: socket still open", what)
+			}
+			return
+		}
+	}
+}
+
+// TestChat_endedSessionClosesSockets: signing out, and a session expiring
+// while its socket is open, both close the user's sockets; other users'
+// sockets stay.
+func TestChat_endedSessionClosesSockets(t *testing.T) {
+	e := newChatEnv(t)
+	sara, _ := e.dial("sara")
+	kari, _ := e.dial("kari")
+
+	req := httptest.NewRequest(http.MethodPost, "/signout", nil)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens["sara"]})
+	rec := httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, req)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("POST /signout = %d", rec.Code)
+	}
+	sara.expectClosed("sara after sign-out")
+
+	// Kari's socket outlives Sara's sign-out; her session then idles out.
+	kari.send(frame{"type": "sync", "cursors": map[string]any{}})
+	kari.until("synced")
+	now := time.Now().UTC()
+	e.store.now = func() time.Time { return now.Add(SessionIdle + time.Minute) }
+	if err := e.srv.sweepSessions(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	kari.expectClosed("kari after idle expiry")
+	if _, err := e.store.SessionUser(context.Background(), e.tokens["kari"]); err == nil {
+		t.Error("kari's idle session still valid after the sweep")
 	}
 }

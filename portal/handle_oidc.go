@@ -393,6 +393,7 @@ func (s *Server) handleBackchannelLogout(rp *relyingParty) echo.HandlerFunc {
 				ObjectID: rp.idp, Outcome: "allowed"}); err != nil {
 				return err
 			}
+			s.disconnect(ctx, id)
 		}
 		return c.NoContent(http.StatusOK)
 	}

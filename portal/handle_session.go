@@ -124,6 +124,7 @@ func (s *Server) endSession(c echo.Context, everywhere bool) error {
 			Action: act, ObjectID: idp, Outcome: "allowed"}); err != nil {
 			return err
 		}
+		s.disconnect(ctx, u.ID)
 	}
 	clearSessionCookie(c.Response())
 	c.Response().Header().Set("Clear-Site-Data", `"cache", "cookies", "storage"`)

@@ -114,6 +114,8 @@ func (s *Server) templateFuncs() template.FuncMap {
 			return timeFmt(t, func(t time.Time) string { return t.UTC().Format(time.RFC3339) })
 		},
 		"list":     func(xs ...any) []any { return xs },
+		"inc":      func(n int) int { return n + 1 },
+		"dec":      func(n int) int { return n - 1 },
 		"dict":     func(kv ...any) map[string]any { return kvMap(kv) },
 		"langName": i18n.LangName,
 	}

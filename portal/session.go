@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"familieportal/messaging"
 )
 
 // Session lifetimes (SECURITY.md): a session ends after 15 minutes without
@@ -253,4 +255,67 @@ func clearSessionCookie(w http.ResponseWriter) {
 		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
+}
+
+// disconnect closes the live sockets of userID once a session of theirs has
+// ended, so an ended session stops receiving within seconds. Sockets of the
+// user's other, still valid sessions reconnect with their own cookie.
+func (s *Server) disconnect(ctx context.Context, userID string) {
+	if s.chat == nil {
+		return
+	}
+	if err := s.chat.Disconnect(ctx, userID); err != nil && !errors.Is(err, messaging.ErrClosed) {
+		s.log.WarnContext(ctx, "disconnect sockets", "user", userID, "err", err)
+	}
+}
+
+// DeleteExpiredSessions ends every session past its idle or absolute
+// limit and returns the users who lost one.
+func (s *Store) DeleteExpiredSessions(ctx context.Context) ([]string, error) {
+	now := s.now()
+	idleSince := now.Add(-SessionIdle)
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("delete expired sessions: %w", err)
+	}
+	defer tx.Rollback()
+	var users []string
+	if err := tx.SelectContext(ctx, &users, tx.Rebind(`
+		SELECT DISTINCT user_id FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?`), now, idleSince); err != nil {
+		return nil, fmt.Errorf("delete expired sessions: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, tx.Rebind(
+		`DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?`), now, idleSince); err != nil {
+		return nil, fmt.Errorf("delete expired sessions: %w", err)
+	}
+	return users, tx.Commit()
+}
+
+// SweepSessions ends expired sessions every interval until ctx is done,
+// closing the sockets of their users: a socket opened before a session
+// expired must not outlive it.
+func (s *Server) SweepSessions(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.sweepSessions(ctx); err != nil {
+			s.log.ErrorContext(ctx, "sweep sessions", "err", err)
+		}
+	}
+}
+
+func (s *Server) sweepSessions(ctx context.Context) error {
+	users, err := s.store.DeleteExpiredSessions(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range users {
+		s.disconnect(ctx, id)
+	}
+	return nil
 }

@@ -51,6 +51,7 @@ type config struct {
 	shutdownWait   time.Duration
 	logLevel       string
 	origins        string
+	showStaffNames bool
 
 	// Sign-in with OpenID Connect. An identity provider is on when its
 	// issuer is set; with none, only demo mode can sign anyone in.
@@ -172,6 +173,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// connections (websockets): stopping the hub closes them, chat.Wait
 	// below waits for them.
 	srv.RegisterOnShutdown(stopHub)
+	// Expired sessions are swept, and their sockets closed, until the hub stops.
+	go app.SweepSessions(hubCtx, 30*time.Second)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -221,6 +224,8 @@ func parseFlags(cmd string, args []string, getenv func(string) string, stderr io
 		return c, fmt.Errorf("PORTAL_SHUTDOWN_WAIT: %w", err)
 	}
 	fs.DurationVar(&c.shutdownWait, "shutdown-wait", wait, "how long shutdown waits for requests in flight (PORTAL_SHUTDOWN_WAIT)")
+	fs.BoolVar(&c.showStaffNames, "show-staff-names", env("PORTAL_SHOW_STAFF_NAMES", "") == "true",
+		"show staff names in a family's \"who has looked at my case\" (default: role and unit only) (PORTAL_SHOW_STAFF_NAMES)")
 	fs.StringVar(&c.origins, "origins", env("PORTAL_ORIGINS", ""),
 		"comma-separated `origins` the portal is served from, e.g. https://familie.example.no; websocket handshakes from any other are refused (PORTAL_ORIGINS; default: http://localhost and http://127.0.0.1 on the --addr port)")
 	fs.StringVar(&c.logLevel, "log-level", env("PORTAL_LOG_LEVEL", "info"), "debug, info, warn or error (PORTAL_LOG_LEVEL)")
