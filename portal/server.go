@@ -24,6 +24,9 @@ import (
 type Options struct {
 	// Demo turns on the demo sign-in at /demo. Never in production.
 	Demo bool
+	// ShowStaffNames shows staff members' names in a family's access log;
+	// by default only their role and unit are shown.
+	ShowStaffNames bool
 	// Chat is the chat service behind /ws, the inbox and the conversation
 	// pages. Without it those routes are 404 and case pages show no chat.
 	Chat *messaging.Service
@@ -144,6 +147,7 @@ func (s *Server) routes() {
 	s.e.GET("/cases/:id", s.handleCase, u)
 	s.e.GET("/cases/:id/documents", s.handleDocuments, u)
 	s.e.GET("/cases/:id/timeline", s.handleTimeline, u)
+	s.e.GET("/cases/:id/access-log", s.handleAccessLog, u)
 	s.e.GET("/documents/:id", s.handleDocument, u)
 	s.e.GET("/documents/:id/download", s.handleDocumentFile(true), u)
 	s.e.GET("/documents/:id/view", s.handleDocumentFile(false), u)
