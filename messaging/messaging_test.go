@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,10 +23,13 @@ import (
 
 	"familieportal/messaging"
 	"familieportal/portal/db"
+	"familieportal/portal/db/dbtest"
 )
 
+// TestMain runs every test on SQLite, then on PostgreSQL when
+// PORTAL_TEST_POSTGRES names a server (see dbtest).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(dbtest.EachDialect(m))
 }
 
 // cast is the test cast, after DESIGN.md's demo cast: Kari works on Emma's
@@ -50,6 +52,7 @@ var cast = []struct {
 // world is a migrated database with the cast, two cases and four party
 // conversations.
 type world struct {
+	dsn   string // what db was opened with
 	db    *sqlx.DB
 	store *messaging.Store
 	auth  *sqlAuth
@@ -63,13 +66,15 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "test.db"), db.Options{})
+	dsn := dbtest.DSN(t, dbtest.Current())
+	d, err := db.Open(ctx, dsn, db.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
 
 	w := &world{
+		dsn:    dsn,
 		db:     d,
 		store:  messaging.NewStore(d),
 		auth:   &sqlAuth{db: d},

@@ -93,6 +93,9 @@ type Service struct {
 	// conns counts live ServeConn calls; Wait waits for it.
 	conns sync.WaitGroup
 
+	// formSends rate-limits Send (the form post) per user id: *bucket.
+	formSends sync.Map
+
 	// locks serialise "store a message, then publish it" per conversation
 	// (by hash, so unrelated conversations rarely share one). Without them
 	// two senders could commit seq 5 and 6 and publish them as 6, 5, and
@@ -142,6 +145,13 @@ func NewService(store *Store, auth Authorizer, hub *Hub, cfg Config) (*Service, 
 // Disconnect closes every socket of userID (close 1008): a session ended,
 // or the person lost access. Their clients reconnect only with a valid session.
 func (s *Service) Disconnect(ctx context.Context, userID string) error {
+	// A Publisher that reaches other instances (PGBroker) closes the
+	// sockets there too.
+	if d, ok := s.pub.(interface {
+		Disconnect(ctx context.Context, userID string) error
+	}); ok {
+		return d.Disconnect(ctx, userID)
+	}
 	return s.hub.Disconnect(ctx, userID)
 }
 
@@ -194,6 +204,12 @@ func (s *Service) Conversations(ctx context.Context, p Participant) ([]Conversat
 // Errors wrap ErrNotFound (no such conversation, or not p's),
 // ErrInvalidMessage, ErrTooLarge or ErrUnavailable (nothing stored; retry).
 func (s *Service) Send(ctx context.Context, p Participant, conversationID, clientID, body string) (Message, error) {
+	// The form path has no socket, so it has its own per-user bucket with
+	// the same limits as a socket's sends.
+	b, _ := s.formSends.LoadOrStore(p.UserID, newBucket(s.cfg.SendBurst, s.cfg.SendInterval))
+	if !b.(*bucket).allow(time.Now()) {
+		return Message{}, ErrRateLimited
+	}
 	return s.send(ctx, p, conversationID, clientID, body, nil)
 }
 

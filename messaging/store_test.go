@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"familieportal/messaging"
+	"familieportal/portal/db"
 )
 
 func draft(w *world, who, conv, clientID, body string) messaging.Draft {
@@ -185,8 +187,17 @@ func TestStore_lockedDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	holder.MustExec(`INSERT INTO audit (at, action, outcome) VALUES (CURRENT_TIMESTAMP, 'test.lock', 'allowed')`)
+	opCtx := ctx
+	if db.Dialect(w.db) == db.Postgres {
+		// PostgreSQL locks rows, not the database: hold the conversation's
+		// row, and stop waiting where a frame's deadline would.
+		holder.MustExec(holder.Rebind(`UPDATE conversations SET last_seq = last_seq WHERE id = ?`), w.conv["emma-sara"])
+		var cancel context.CancelFunc
+		opCtx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+	}
 
-	_, _, err = w.store.InsertMessage(ctx, draft(w, "sara", "emma-sara", "locked-1", "hei"))
+	_, _, err = w.store.InsertMessage(opCtx, draft(w, "sara", "emma-sara", "locked-1", "hei"))
 	if !errors.Is(err, messaging.ErrUnavailable) {
 		t.Fatalf("InsertMessage on a locked database = %v, want ErrUnavailable", err)
 	}

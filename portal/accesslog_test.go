@@ -26,7 +26,7 @@ func TestAccessLog(t *testing.T) {
 		t.Error("sara's access log names Kari, want role and unit only by default")
 	}
 	var jonasRows int
-	if err := e.db.Get(&jonasRows, `SELECT COUNT(*) FROM audit WHERE actor_id = ? AND case_id = ?`, e.users["jonas"], emma); err != nil || jonasRows == 0 {
+	if err := e.db.Get(&jonasRows, e.db.Rebind(`SELECT COUNT(*) FROM audit WHERE actor_id = ? AND case_id = ?`), e.users["jonas"], emma); err != nil || jonasRows == 0 {
 		t.Fatalf("jonas's read was not audited (%d, %v)", jonasRows, err)
 	}
 	if got, want := strings.Count(body, "<li><time"), countStaffRows(t, e, emma); got != want || want == 0 {
@@ -48,7 +48,7 @@ func TestAccessLog(t *testing.T) {
 func countStaffRows(t *testing.T, e *env, caseID string) int {
 	t.Helper()
 	var n int
-	if err := e.db.Get(&n, `SELECT COUNT(*) FROM audit WHERE case_id = ? AND outcome = 'allowed' AND actor_kind IN ('caseworker', 'teamlead')`, caseID); err != nil {
+	if err := e.db.Get(&n, e.db.Rebind(`SELECT COUNT(*) FROM audit WHERE case_id = ? AND outcome = 'allowed' AND actor_kind IN ('caseworker', 'teamlead')`), caseID); err != nil {
 		t.Fatal(err)
 	}
 	return n

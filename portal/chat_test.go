@@ -144,6 +144,8 @@ func helloConversations(hello frame) map[string]bool {
 // lists exactly the conversations the access rules give them.
 func TestChat_helloListsOnlyOwnConversations(t *testing.T) {
 	e := newChatEnv(t)
+	// Ola is away in the demo with Kari as his substitute, so she also has
+	// the conversations of Noah's case (TestAvailability_substitute).
 	want := map[string][]string{
 		"sara":   {"emma/sara"},
 		"jonas":  {"emma/jonas"},
@@ -151,7 +153,7 @@ func TestChat_helloListsOnlyOwnConversations(t *testing.T) {
 		"leila":  {"noah/leila"},
 		"maria":  {"lina/maria", "adam/maria"},
 		"per":    nil,
-		"kari":   {"emma/sara", "emma/jonas", "lina/maria", "adam/maria"},
+		"kari":   {"emma/sara", "emma/jonas", "lina/maria", "adam/maria", "noah/noah", "noah/leila"},
 		"ola":    {"noah/noah", "noah/leila"},
 		"ingrid": {"emma/sara", "emma/jonas", "lina/maria", "adam/maria", "noah/noah", "noah/leila"},
 	}
@@ -255,7 +257,7 @@ func TestChat_liveBetweenParentAndCaseworker(t *testing.T) {
 		t.Errorf("resend ack = %v, want the original %v", again, ack)
 	}
 
-	e.db.MustExec(`UPDATE parties SET revoked_at = ? WHERE user_id = ?`, time.Now().UTC(), e.users["sara"])
+	e.db.MustExec(e.db.Rebind(`UPDATE parties SET revoked_at = ? WHERE user_id = ?`), time.Now().UTC(), e.users["sara"])
 	sara.send(frame{"type": "send", "conversation": conv, "client_id": NewID(), "body": "etter"})
 	if f, _ := sara.until("error"); f["code"] != "not_found" {
 		t.Errorf("send after revocation = %v, want not_found", f)
@@ -309,7 +311,7 @@ func TestChat_noJavaScriptPost(t *testing.T) {
 	}
 	count := func() int {
 		var n int
-		if err := e.db.Get(&n, `SELECT COUNT(*) FROM messages WHERE conversation_id = ?`, conv); err != nil {
+		if err := e.db.Get(&n, e.db.Rebind(`SELECT COUNT(*) FROM messages WHERE conversation_id = ?`), conv); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -344,7 +346,7 @@ func TestChat_noJavaScriptPost(t *testing.T) {
 	// Forged mass assignment: extra fields are ignored, the sender is the session's.
 	post("sara", conv, url.Values{"client_id": {NewID()}, "body": {"meg"}, "sender_id": {e.users["kari"]}, "seq": {"1"}})
 	var sender string
-	if err := e.db.Get(&sender, `SELECT sender_id FROM messages WHERE conversation_id = ? AND body = 'meg'`, conv); err != nil || sender != e.users["sara"] {
+	if err := e.db.Get(&sender, e.db.Rebind(`SELECT sender_id FROM messages WHERE conversation_id = ? AND body = 'meg'`), conv); err != nil || sender != e.users["sara"] {
 		t.Errorf("sender of a forged post = %q (err %v), want sara", sender, err)
 	}
 }
@@ -358,7 +360,10 @@ func TestInbox(t *testing.T) {
 			t.Errorf("kari's inbox lacks %q", want)
 		}
 	}
-	if strings.Contains(body, "Noah") {
+	// Kari substitutes for Ola in the demo; once his absence is over,
+	// Noah's conversations leave her inbox again.
+	e.db.MustExec(`DELETE FROM availability_absences`)
+	if strings.Contains(e.get("kari", "/inbox?show=all").Body.String(), "Noah") {
 		t.Error("kari's inbox shows Noah's conversations, which are not her cases")
 	}
 	if rec := e.get("sara", "/inbox"); rec.Code != http.StatusNotFound {
@@ -414,5 +419,32 @@ func TestChat_endedSessionClosesSockets(t *testing.T) {
 	kari.expectClosed("kari after idle expiry")
 	if _, err := e.store.SessionUser(context.Background(), e.tokens["kari"]); err == nil {
 		t.Error("kari's idle session still valid after the sweep")
+	}
+}
+
+// TestChat_formPostIsRateLimited: the no-JavaScript path has the same
+// per-user send limit as the socket; a flood gets 429 and stores nothing more.
+func TestChat_formPostIsRateLimited(t *testing.T) {
+	e := newChatEnv(t)
+	conv := e.convs["emma/sara"]
+	limited := 0
+	for i := 0; i < 30; i++ {
+		form := url.Values{"client_id": {NewID()}, "body": {"flom"}}
+		req := httptest.NewRequest(http.MethodPost, "/conversations/"+conv+"/messages", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.tokens["sara"]})
+		rec := httptest.NewRecorder()
+		e.srv.ServeHTTP(rec, req)
+		if rec.Code == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	var stored int
+	if err := e.db.Get(&stored, `SELECT COUNT(*) FROM messages WHERE body = 'flom'`); err != nil {
+		t.Fatal(err)
+	}
+	if limited == 0 || stored+limited != 30 || stored > 25 {
+		t.Errorf("30 quick posts: %d stored, %d refused with 429; want the flood cut off near the burst of 20", stored, limited)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ type demoCast struct {
 	Teams []struct{ Key, Name string }
 	Users []struct {
 		Key, Name, Kind, Team, Unit, Lang string
+		Email                             string // a fictional address: notifications by e-mail
 	}
 	Cases []struct {
 		Key, Reference, Child, Status, Team string
@@ -49,7 +51,25 @@ type demoCast struct {
 			Messages []struct{ From, At, Body string }
 		}
 	}
+	// Availability: the office's hours and day rules, and the caseworkers'
+	// weekly windows and absences. Days are "mon-fri" or "wed"; dates are
+	// relative to the load day ("-2d").
+	Availability struct {
+		OfficeHours   []demoWindow `json:"office_hours"`
+		Barnevernvakt struct{ Evening, Morning string }
+		AnswerDays    int    `json:"answer_days"`
+		ChristmasEve  string `json:"christmas_eve_closes"`
+		NewYearsEve   string `json:"new_years_eve_closes"`
+		Caseworkers   []struct {
+			User     string
+			Windows  []demoWindow
+			Absences []struct{ From, To, Substitute string }
+		}
+	}
 }
+
+// demoWindow is a weekly window on a range of weekdays ("mon-fri").
+type demoWindow struct{ Channel, Days, From, To string }
 
 // LoadDemo loads the demo cast from fsys (cast.json and the documents it
 // names) into db, in one transaction. It does nothing if the cast is
@@ -104,6 +124,10 @@ func LoadDemo(ctx context.Context, db *sqlx.DB, fsys fs.FS, now time.Time) error
 		exec(`INSERT INTO users (id, kind, name, demo_key, lang, office_id, team_id, unit, created_at)
 		      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			l.id("user:"+u.Key), u.Kind, u.Name, u.Key, u.Lang, office, team, u.Unit, l.now.UTC())
+		if u.Email != "" {
+			exec(`INSERT INTO contact_preferences (user_id, channel, email, updated_at) VALUES (?, 'email', ?, ?)`,
+				l.id("user:"+u.Key), u.Email, l.now.UTC())
+		}
 	}
 	for _, c := range cast.Cases {
 		caseID := l.id("case:" + c.Key)
@@ -174,6 +198,40 @@ func LoadDemo(ctx context.Context, db *sqlx.DB, fsys fs.FS, now time.Time) error
 			}
 		}
 	}
+	av := cast.Availability
+	officeID := l.id("office:" + o.Key)
+	for _, w := range av.OfficeHours {
+		for _, wd := range l.weekdays(w.Days) {
+			exec(`INSERT INTO office_hours (office_id, weekday, start_min, end_min) VALUES (?, ?, ?, ?)`,
+				officeID, wd, l.minute(w.From), l.minute(w.To))
+		}
+	}
+	eve := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return l.minute(s)
+	}
+	exec(`INSERT INTO office_calendar (office_id, christmas_eve_close_min, new_years_eve_close_min,
+	                                   vakt_evening_min, vakt_morning_min, answer_days)
+	      VALUES (?, ?, ?, ?, ?, ?)`, officeID, eve(av.ChristmasEve), eve(av.NewYearsEve),
+		l.minute(av.Barnevernvakt.Evening), l.minute(av.Barnevernvakt.Morning), av.AnswerDays)
+	for _, cw := range av.Caseworkers {
+		for _, w := range cw.Windows {
+			for _, wd := range l.weekdays(w.Days) {
+				exec(`INSERT INTO availability_windows (user_id, channel, weekday, start_min, end_min) VALUES (?, ?, ?, ?, ?)`,
+					l.id("user:"+cw.User), w.Channel, wd, l.minute(w.From), l.minute(w.To))
+			}
+		}
+		for _, a := range cw.Absences {
+			var sub any
+			if a.Substitute != "" {
+				sub = l.id("user:" + a.Substitute)
+			}
+			exec(`INSERT INTO availability_absences (user_id, from_day, to_day, substitute_id) VALUES (?, ?, ?, ?)`,
+				l.id("user:"+cw.User), l.day(a.From), l.day(a.To), sub)
+		}
+	}
 	if l.err != nil {
 		return fmt.Errorf("demo: %w", l.err)
 	}
@@ -213,6 +271,53 @@ func (l *demoLoader) at(s string) time.Time {
 	}
 	d := l.now.AddDate(0, 0, n)
 	return time.Date(d.Year(), d.Month(), d.Day(), hm.Hour(), hm.Minute(), 0, 0, d.Location()).UTC()
+}
+
+// day parses "-2d": the date 2 days before the load day, as YYYY-MM-DD.
+func (l *demoLoader) day(s string) string {
+	n, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
+	if err != nil || !strings.HasSuffix(s, "d") {
+		if l.err == nil {
+			l.err = fmt.Errorf("bad relative day %q", s)
+		}
+		return ""
+	}
+	return l.now.AddDate(0, 0, n).Format(time.DateOnly)
+}
+
+// minute parses "15:30" as minutes after midnight.
+func (l *demoLoader) minute(s string) int {
+	h, m, ok := strings.Cut(s, ":")
+	hh, err1 := strconv.Atoi(h)
+	mm, err2 := strconv.Atoi(m)
+	if !ok || err1 != nil || err2 != nil {
+		if l.err == nil {
+			l.err = fmt.Errorf("bad time of day %q", s)
+		}
+		return 0
+	}
+	return hh*60 + mm
+}
+
+// weekdays parses "mon-fri" or "wed" as time.Weekday numbers.
+func (l *demoLoader) weekdays(s string) []int {
+	names := []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+	from, to, _ := strings.Cut(s, "-")
+	if to == "" {
+		to = from
+	}
+	a, b := slices.Index(names, from), slices.Index(names, to)
+	if a < 0 || b < a {
+		if l.err == nil {
+			l.err = fmt.Errorf("bad weekdays %q", s)
+		}
+		return nil
+	}
+	var out []int
+	for wd := a; wd <= b; wd++ {
+		out = append(out, wd)
+	}
+	return out
 }
 
 func (l *demoLoader) optAt(s string) *time.Time {

@@ -36,6 +36,9 @@ type caseView struct {
 	// Conversations lists the case's conversations (for staff: every
 	// party's; for a family member, any besides their own).
 	Conversations []messaging.ConversationSummary
+	// Contact is when and how the caseworker can be reached now, and the
+	// emergency numbers, in the viewer's language.
+	Contact *contactView
 }
 
 // handleCase serves GET /cases/:id: status, contact, documents and timeline.
@@ -62,6 +65,9 @@ func (s *Server) handleCase(c echo.Context) error {
 		}
 	}
 	if err := s.caseChat(c, g, &v); err != nil {
+		return err
+	}
+	if v.Contact, err = s.caseContact(c, g); err != nil {
 		return err
 	}
 	l := s.localizer(c)

@@ -56,6 +56,7 @@ type chatView struct {
 	Draft    string // text to put back in the write box after an error
 	Error    string // a localized error about the last post
 	ClientID string // a fresh idempotency key for the no-JavaScript form
+	NoCase   bool   // the viewer may not open the case (a substitute): no link to it
 }
 
 // chatMessage is a message with the day separator it may start.
@@ -123,6 +124,9 @@ func (s *Server) caseConversations(ctx context.Context, p messaging.Participant,
 func (s *Server) handleConversation(c echo.Context) error {
 	v, err := s.conversationView(c, c.Param("id"))
 	if err != nil {
+		return err
+	}
+	if v.NoCase, err = s.substituteOnly(c, v.CaseID); err != nil {
 		return err
 	}
 	if err := s.markSeen(c, v); err != nil {
@@ -236,8 +240,12 @@ func (s *Server) handleInbox(c echo.Context) error {
 	if filter == "us" {
 		sortOldestFirst(rows)
 	}
+	outside, err := s.outsideChatHours(ctx, u) // the banner: families are told when you answer
+	if err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, "inbox.html", l.T("inbox_title", nil), map[string]any{
-		"Rows": rows, "Filter": filter, "Counts": counts,
+		"Rows": rows, "Filter": filter, "Counts": counts, "OutsideHours": outside,
 	})
 }
 

@@ -47,6 +47,7 @@ type page struct {
 	Nonce  string
 	Path   string // the current path, for the language switcher to come back to
 	Office Office
+	Vakt   string // the barnevernvakt's state now ("open now, until 08.00"), for the footer
 	Title  string
 	Langs  []string
 	Data   any
@@ -69,6 +70,7 @@ func (s *Server) render(c echo.Context, status int, name, title string, data any
 	// The emergency numbers are on every page, signed in or not.
 	if o, err := s.store.DefaultOffice(c.Request().Context()); err == nil {
 		p.Office = o
+		p.Vakt = s.vaktNow(c.Request().Context(), p.L, o)
 	}
 	return c.Render(status, name, p)
 }

@@ -30,6 +30,9 @@ type Options struct {
 	// Chat is the chat service behind /ws, the inbox and the conversation
 	// pages. Without it those routes are 404 and case pages show no chat.
 	Chat *messaging.Service
+	// WaitingDays is how many working days a family may wait for an answer
+	// before the team lead's list (/waiting) shows them. Default 2.
+	WaitingDays int
 	// TrustedProxies are CIDR ranges whose X-Forwarded-For is believed.
 	// Without any, the client address is the socket's.
 	TrustedProxies []string
@@ -106,7 +109,10 @@ func (s *Server) routes() {
 		middleware.RequestID(),
 		s.secureHeaders,
 		middleware.Recover(),
-		middleware.BodyLimit("64K"),
+		// The integration API sets its own limits (documents are larger).
+		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+			Limit: "64K", Skipper: func(c echo.Context) bool { return isAPI(c.Path()) },
+		}),
 		middleware.CSRFWithConfig(middleware.CSRFConfig{
 			TokenLookup:    "form:csrf,header:X-CSRF-Token",
 			ContextKey:     ctxCSRF,
@@ -117,7 +123,9 @@ func (s *Server) routes() {
 			CookieSameSite: http.SameSiteLaxMode,
 			// Back-channel logout is a server-to-server POST carrying a
 			// signed token, never a browser form.
-			Skipper: func(c echo.Context) bool { return s.isBackchannel(c.Path()) },
+			// The integration API (/api/) authenticates with an API key in
+			// a header, never a cookie, so a browser cannot be made to use it.
+			Skipper: func(c echo.Context) bool { return s.isBackchannel(c.Path()) || isAPI(c.Path()) },
 		}),
 		s.authenticate,
 	)
@@ -151,12 +159,16 @@ func (s *Server) routes() {
 	s.e.GET("/documents/:id", s.handleDocument, u)
 	s.e.GET("/documents/:id/download", s.handleDocumentFile(true), u)
 	s.e.GET("/documents/:id/view", s.handleDocumentFile(false), u)
+	s.e.GET("/availability", s.handleAvailability, u)
+	s.e.POST("/availability", s.handleAvailabilitySave, u)
 	if s.chat != nil {
 		s.e.GET("/ws", s.handleSocket, u)
 		s.e.GET("/inbox", s.handleInbox, u)
 		s.e.GET("/conversations/:id", s.handleConversation, u)
 		s.e.POST("/conversations/:id/messages", s.handlePostMessage, u)
+		s.e.GET("/waiting", s.handleWaiting, u)
 	}
+	s.apiRoutes()
 }
 
 // Context keys, read only through their accessors.

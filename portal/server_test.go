@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,6 +19,7 @@ import (
 
 	"familieportal/i18n"
 	"familieportal/portal/db"
+	"familieportal/portal/db/dbtest"
 )
 
 // env is a portal over a real SQLite file loaded with the demo cast.
@@ -38,7 +38,8 @@ type env struct {
 func newEnv(t *testing.T, opt Options) *env {
 	t.Helper()
 	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "portal.db"), db.Options{})
+	// SQLite, or PostgreSQL in the second run of TestMain (dialect_test.go).
+	d, err := db.Open(ctx, dbtest.DSN(t, dbtest.Current()), db.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +283,7 @@ func TestAccess_deniedIsIndistinguishableAndAudited(t *testing.T) {
 		t.Errorf("404 bodies differ:\n%s\n---\n%s", a, b)
 	}
 	var n int
-	if err := e.db.Get(&n, `SELECT COUNT(*) FROM audit WHERE actor_id = ? AND object_id = ? AND outcome = 'denied'`,
+	if err := e.db.Get(&n, e.db.Rebind(`SELECT COUNT(*) FROM audit WHERE actor_id = ? AND object_id = ? AND outcome = 'denied'`),
 		e.users["jonas"], hidden); err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +291,7 @@ func TestAccess_deniedIsIndistinguishableAndAudited(t *testing.T) {
 		t.Errorf("denied audit rows for jonas on the withheld document = %d, want 1", n)
 	}
 	e.get("sara", "/documents/"+hidden)
-	if err := e.db.Get(&n, `SELECT COUNT(*) FROM audit WHERE actor_id = ? AND object_id = ? AND outcome = 'allowed' AND action = 'document.read'`,
+	if err := e.db.Get(&n, e.db.Rebind(`SELECT COUNT(*) FROM audit WHERE actor_id = ? AND object_id = ? AND outcome = 'allowed' AND action = 'document.read'`),
 		e.users["sara"], hidden); err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +308,12 @@ func normalize(s string) string { return volatile.ReplaceAllString(s, "") }
 // is refused and nothing of the case is shown.
 func TestAudit_failsClosed(t *testing.T) {
 	e := newEnv(t, Options{Demo: true})
-	e.db.MustExec(`CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END`)
+	if db.Dialect(e.db) == db.Postgres {
+		e.db.MustExec(`CREATE FUNCTION audit_broken() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$`)
+		e.db.MustExec(`CREATE TRIGGER audit_broken BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION audit_broken()`)
+	} else {
+		e.db.MustExec(`CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END`)
+	}
 	for _, path := range []string{"/cases", "/cases/" + e.cases["emma"], "/documents/" + e.docs[emmaPlan] + "/download"} {
 		rec := e.get("sara", path)
 		if rec.Code != http.StatusInternalServerError {
@@ -364,7 +370,7 @@ func TestDocument_download(t *testing.T) {
 			t.Errorf("Cache-Control = %q, want no-store", got)
 		}
 		var stored string
-		if err := e.db.Get(&stored, `SELECT sha256 FROM documents WHERE id = ?`, e.docs[tt.title]); err != nil {
+		if err := e.db.Get(&stored, e.db.Rebind(`SELECT sha256 FROM documents WHERE id = ?`), e.docs[tt.title]); err != nil {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(rec.Body.Bytes())

@@ -3,6 +3,8 @@
 //	portal [serve] [flags]   serve the portal
 //	portal demo [flags]      load the demo cast into the database, then serve with demo sign-in
 //	portal migrate [flags]   apply database migrations and exit
+//	portal apikey create|revoke ...  manage the integration API's keys
+//	portal import [flags] DIR        ingest case system messages from files
 //
 // Every setting is a flag whose default comes from an environment variable;
 // `portal --help` lists them.
@@ -19,10 +21,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // Europe/Oslo must not depend on the host
+
+	"github.com/jmoiron/sqlx"
 
 	"familieportal/i18n"
 	"familieportal/messaging"
@@ -52,6 +57,14 @@ type config struct {
 	logLevel       string
 	origins        string
 	showStaffNames bool
+	waitingDays    int
+
+	// Notifications to families by e-mail; off while smtpAddr is empty.
+	smtpAddr     string
+	smtpFrom     string
+	smtpUser     string
+	smtpPassword string
+	notifyDelay  time.Duration
 
 	// Sign-in with OpenID Connect. An identity provider is on when its
 	// issuer is set; with none, only demo mode can sign anyone in.
@@ -95,8 +108,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	switch cmd {
 	case "serve", "demo", "migrate":
+	case "apikey", "import":
+		return runAdmin(ctx, cmd, args, getenv, os.Stdout, stderr)
 	default:
-		return fmt.Errorf("unknown command %q (want serve, demo or migrate)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, demo, migrate, apikey or import)", cmd)
 	}
 	cfg, err := parseFlags(cmd, args, getenv, stderr)
 	if err != nil {
@@ -139,18 +154,82 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		hub.Run(hubCtx)
 	}()
 	defer func() { stopHub(); <-hubDone }()
+	// Automatic replies when a family writes while the chat is closed: an
+	// observer of the chat that posts through it, hence Attach.
+	avail := messaging.NewAvailabilityStore(d)
+	replier := messaging.NewAutoReplier(avail, portal.AutoReplyText(bundle), time.Now, log)
+	// Notifications to families (off without --smtp-addr): the outbox
+	// hears about staff messages as an observer of the chat, and its
+	// worker, with its own context, sends what is due until after HTTP
+	// shutdown.
+	observers := []messaging.Observer{replier}
+	var outbox *messaging.Notifier
+	if cfg.smtpAddr != "" {
+		mailer, err := messaging.NewSMTPMailer(messaging.SMTPConfig{
+			Addr: cfg.smtpAddr, From: cfg.smtpFrom, Username: cfg.smtpUser, Password: cfg.smtpPassword,
+		})
+		if err != nil {
+			return err
+		}
+		outbox, err = messaging.NewNotifier(d, store.ChatAccess(), messaging.NotifierConfig{
+			Email:       mailer,
+			SMS:         messaging.NoSMS{Logger: log},
+			Text:        func(lang, id string) string { return bundle.Localizer(lang).T(id, nil) },
+			DefaultLang: i18n.Default.String(),
+			Logger:      log,
+			Delay:       cfg.notifyDelay,
+		})
+		if err != nil {
+			return err
+		}
+		observers = append(observers, outbox)
+	}
+	log.Info("notifications", "on", outbox != nil)
+	outboxCtx, stopOutbox := context.WithCancel(context.Background())
+	outboxDone := make(chan struct{})
+	go func() {
+		defer close(outboxDone)
+		if outbox != nil {
+			outbox.Run(outboxCtx)
+		}
+	}()
+	defer func() { stopOutbox(); <-outboxDone }()
+	// Several instances on one PostgreSQL database: live events travel
+	// between them by LISTEN/NOTIFY. With SQLite (one instance) the hub
+	// itself is the publisher.
+	var pub messaging.Publisher
+	if db.Dialect(d) == db.Postgres {
+		broker, err := startBroker(ctx, hubCtx, cfg.dbURL, d, store, hub, log)
+		if err != nil {
+			return err
+		}
+		defer broker.wait()
+		pub = broker
+	}
 	chat, err := messaging.NewService(messaging.NewStore(d), store.ChatAccess(), hub, messaging.Config{
-		Origins: originsFor(cfg),
-		Logger:  log,
+		Origins:   originsFor(cfg),
+		Logger:    log,
+		Observers: observers,
+		Publisher: pub,
 	})
 	if err != nil {
 		return err
 	}
+	replier.Attach(chat)
+	// The availability frames: a goroutine that wakes at every chat window
+	// boundary. It stops with the hub, before the database is closed.
+	notifierDone := make(chan struct{})
+	go func() {
+		defer close(notifierDone)
+		messaging.NewAvailabilityNotifier(chat, avail, time.Now, log).Run(hubCtx)
+	}()
+	defer func() { stopHub(); <-notifierDone }()
 
 	opt := portal.Options{
 		Demo:           cmd == "demo",
 		TrustedProxies: proxies,
 		Chat:           chat,
+		WaitingDays:    cfg.waitingDays,
 	}
 	cfg.oidcOptions(&opt)
 	app, err := portal.NewServer(store, bundle, log, opt)
@@ -194,11 +273,57 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	chat.Wait()
+	// The outbox worker last: it finishes a send in progress (bounded by
+	// its send timeout), and what is still due goes out at the next start.
+	stopOutbox()
+	<-outboxDone
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// runningBroker is a messaging.PGBroker whose Run goroutine can be waited for.
+type runningBroker struct {
+	*messaging.PGBroker
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// wait stops the broker (it stops with the hub's context anyway) and waits
+// for it to finish.
+func (b runningBroker) wait() {
+	b.stop()
+	<-b.done
+}
+
+// startBroker runs the PostgreSQL broker until hubCtx ends, and returns
+// once it listens: sockets served before then could miss events from other
+// instances.
+func startBroker(ctx, hubCtx context.Context, dbURL string, d *sqlx.DB, store *portal.Store, hub *messaging.Hub, log *slog.Logger) (runningBroker, error) {
+	pb, err := messaging.NewPGBroker(messaging.PGBrokerConfig{
+		URL: dbURL, DB: d, Store: messaging.NewStore(d), Auth: store.ChatAccess(), Hub: hub, Logger: log,
+	})
+	if err != nil {
+		return runningBroker{}, err
+	}
+	runCtx, stop := context.WithCancel(hubCtx)
+	b := runningBroker{PGBroker: pb, stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		pb.Run(runCtx)
+	}()
+	select {
+	case <-pb.Ready():
+		return b, nil
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-time.After(time.Minute):
+		err = errors.New("the chat broker could not LISTEN on PostgreSQL within a minute")
+	}
+	b.wait()
+	return runningBroker{}, err
 }
 
 func parseFlags(cmd string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -226,9 +351,27 @@ func parseFlags(cmd string, args []string, getenv func(string) string, stderr io
 	fs.DurationVar(&c.shutdownWait, "shutdown-wait", wait, "how long shutdown waits for requests in flight (PORTAL_SHUTDOWN_WAIT)")
 	fs.BoolVar(&c.showStaffNames, "show-staff-names", env("PORTAL_SHOW_STAFF_NAMES", "") == "true",
 		"show staff names in a family's \"who has looked at my case\" (default: role and unit only) (PORTAL_SHOW_STAFF_NAMES)")
+	waitingDays, err := strconv.Atoi(env("PORTAL_WAITING_DAYS", "2"))
+	if err != nil {
+		return c, fmt.Errorf("PORTAL_WAITING_DAYS: %w", err)
+	}
+	fs.IntVar(&c.waitingDays, "waiting-days", waitingDays,
+		"working `days` a family may wait for an answer before the team lead's list shows them (PORTAL_WAITING_DAYS)")
 	fs.StringVar(&c.origins, "origins", env("PORTAL_ORIGINS", ""),
 		"comma-separated `origins` the portal is served from, e.g. https://familie.example.no; websocket handshakes from any other are refused (PORTAL_ORIGINS; default: http://localhost and http://127.0.0.1 on the --addr port)")
 	fs.StringVar(&c.logLevel, "log-level", env("PORTAL_LOG_LEVEL", "info"), "debug, info, warn or error (PORTAL_LOG_LEVEL)")
+	fs.StringVar(&c.smtpAddr, "smtp-addr", env("PORTAL_SMTP_ADDR", ""),
+		"mail server `host:port` for notifications to families (port 465: TLS, otherwise STARTTLS when offered); empty turns notifications off (PORTAL_SMTP_ADDR)")
+	fs.StringVar(&c.smtpFrom, "smtp-from", env("PORTAL_SMTP_FROM", ""),
+		"sender `address` of notifications, e.g. \"Familieportalen <noreply@familie.example.no>\"; must not name child welfare (PORTAL_SMTP_FROM)")
+	fs.StringVar(&c.smtpUser, "smtp-user", env("PORTAL_SMTP_USER", ""),
+		"`user` name at the mail server; empty: no login (PORTAL_SMTP_USER)")
+	delay, err := time.ParseDuration(env("PORTAL_NOTIFY_DELAY", "10m"))
+	if err != nil {
+		return c, fmt.Errorf("PORTAL_NOTIFY_DELAY: %w", err)
+	}
+	fs.DurationVar(&c.notifyDelay, "notify-delay", delay,
+		"how long a caseworker's message stays unread before the family is notified (PORTAL_NOTIFY_DELAY)")
 	fs.StringVar(&c.publicURL, "public-url", env("PORTAL_PUBLIC_URL", ""),
 		"the portal's public https `origin`, for sign-in redirects (PORTAL_PUBLIC_URL)")
 	fs.StringVar(&c.citizenIssuer, "citizen-issuer", env("PORTAL_CITIZEN_ISSUER", ""),
@@ -253,6 +396,8 @@ func parseFlags(cmd string, args []string, getenv func(string) string, stderr io
 		"client `secret` at the staff identity provider (PORTAL_STAFF_CLIENT_SECRET)")
 	fs.StringVar(&c.pidKey, "pid-key", "",
 		"`key` (at least 32 bytes) for hashing national ids; required for citizen sign-in (PORTAL_PID_KEY)")
+	fs.StringVar(&c.smtpPassword, "smtp-password", "",
+		"`password` at the mail server (PORTAL_SMTP_PASSWORD)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -263,6 +408,7 @@ func parseFlags(cmd string, args []string, getenv func(string) string, stderr io
 		{&c.citizenClientSecret, "PORTAL_CITIZEN_CLIENT_SECRET"},
 		{&c.staffClientSecret, "PORTAL_STAFF_CLIENT_SECRET"},
 		{&c.pidKey, "PORTAL_PID_KEY"},
+		{&c.smtpPassword, "PORTAL_SMTP_PASSWORD"},
 	} {
 		if *v.p == "" {
 			*v.p = getenv(v.key)
@@ -270,6 +416,9 @@ func parseFlags(cmd string, args []string, getenv func(string) string, stderr io
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if c.smtpAddr != "" && c.smtpFrom == "" {
+		return c, errors.New("--smtp-from (PORTAL_SMTP_FROM) is required with --smtp-addr")
 	}
 	return c, nil
 }

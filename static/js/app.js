@@ -166,6 +166,21 @@ document.addEventListener("DOMContentLoaded", function () {
           clearTimeout(typingTimer);
           typingTimer = setTimeout(function () { typingLine.hidden = true; }, 5000);
           break;
+        case "availability":
+          // The chat opened or closed: fetch this page again and take its
+          // line about when we answer, already in the reader's language.
+          if (f.conversation !== convID) break;
+          var line = document.getElementById("chat-hours-" + convID);
+          if (!line) break;
+          fetch(location.href, { credentials: "same-origin" })
+            .then(function (r) { return r.ok ? r.text() : null; })
+            .then(function (html) {
+              if (!html) return;
+              var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(line.id);
+              if (fresh) line.textContent = fresh.textContent;
+            })
+            .catch(function () {});
+          break;
         case "resync_required":
           location.reload();
           break;
