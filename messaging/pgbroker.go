@@ -250,15 +250,15 @@ func (b *PGBroker) Run(ctx context.Context) {
 	for {
 		conn, err := b.listen(ctx)
 		if err == nil {
-			// Listening again: from here on every commit is announced to us.
-			// What was committed before is in the database; compare with it.
+			if first {
+				b.log.InfoContext(ctx, "chat broker listening", "application_name", b.ListenerName())
+			} else {
+				b.log.InfoContext(ctx, "chat broker listening again", "application_name", b.ListenerName())
+			}
+			// From here on every commit is announced to us. What was
+			// committed before is in the database; compare with it.
 			err = b.reconcile(ctx, first)
 			if err == nil {
-				if first {
-					b.log.InfoContext(ctx, "chat broker listening", "application_name", b.ListenerName())
-				} else {
-					b.log.InfoContext(ctx, "chat broker listening again", "application_name", b.ListenerName())
-				}
 				first = false
 				backoff = b.cfg.MinBackoff
 				b.readyOnce.Do(func() { close(b.ready) })

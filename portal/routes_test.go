@@ -155,7 +155,7 @@ func TestSecurityHeaders_everyRoute(t *testing.T) {
 	}
 	check("unknown path", e.get("sara", "/no/such/page"))
 	// A 500: the audit log cannot be written, so the read is refused.
-	e.db.MustExec(`CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END`)
+	e.breakAudit()
 	rec := e.get("sara", "/cases/"+e.cases["emma"])
 	if rec.Code != http.StatusInternalServerError {
 		t.Fatalf("GET case with a broken audit log = %d, want 500", rec.Code)

@@ -304,16 +304,23 @@ var volatile = regexp.MustCompile(`(nonce|value)="[^"]*"|[0-9a-zA-Z]{32}`)
 
 func normalize(s string) string { return volatile.ReplaceAllString(s, "") }
 
+// breakAudit makes every insert into the audit log fail, as a full disk
+// would, on either database.
+func (e *env) breakAudit() {
+	e.t.Helper()
+	if db.Dialect(e.db) == db.Postgres {
+		e.db.MustExec(`CREATE FUNCTION audit_broken() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$`)
+		e.db.MustExec(`CREATE TRIGGER audit_broken BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION audit_broken()`)
+		return
+	}
+	e.db.MustExec(`CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END`)
+}
+
 // TestAudit_failsClosed: when the audit entry cannot be written, the read
 // is refused and nothing of the case is shown.
 func TestAudit_failsClosed(t *testing.T) {
 	e := newEnv(t, Options{Demo: true})
-	if db.Dialect(e.db) == db.Postgres {
-		e.db.MustExec(`CREATE FUNCTION audit_broken() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$`)
-		e.db.MustExec(`CREATE TRIGGER audit_broken BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION audit_broken()`)
-	} else {
-		e.db.MustExec(`CREATE TRIGGER audit_broken BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END`)
-	}
+	e.breakAudit()
 	for _, path := range []string{"/cases", "/cases/" + e.cases["emma"], "/documents/" + e.docs[emmaPlan] + "/download"} {
 		rec := e.get("sara", path)
 		if rec.Code != http.StatusInternalServerError {
