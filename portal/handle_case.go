@@ -41,80 +41,76 @@ type caseView struct {
 	Contact *contactView
 }
 
-// handleCase serves GET /cases/:id: status, contact, documents and timeline.
-func (s *Server) handleCase(c echo.Context) error {
+// casePart is what a case page shows besides the overview.
+type casePart int
+
+const (
+	withDocuments casePart = 1 << iota
+	withTimeline
+	withChat // the conversation(s) and the contact card
+)
+
+// loadCase authorizes the viewer for the case in the path, audited as act,
+// and reads the parts the page shows.
+func (s *Server) loadCase(c echo.Context, act Action, parts casePart) (caseView, error) {
 	ctx := c.Request().Context()
-	u, _ := userFrom(c)
-	g, err := s.store.Authorize(ctx, u, c.Param("id"), ActCaseView, "")
+	u, _ := userFrom(c) // requireUser guarantees a user
+	g, err := s.store.Authorize(ctx, u, c.Param("id"), act, "")
 	if err != nil {
-		return err
+		return caseView{}, err
 	}
 	v := caseView{Staff: g.Staff()}
 	if v.Overview, err = s.store.Overview(ctx, g); err != nil {
-		return err
+		return caseView{}, err
 	}
-	if v.Documents, err = s.store.Documents(ctx, g); err != nil {
-		return err
-	}
-	if v.Timeline, err = s.store.Timeline(ctx, g); err != nil {
-		return err
-	}
-	if g.Staff() {
-		if v.Parties, v.Visibility, err = s.store.Visibility(ctx, g); err != nil {
-			return err
+	if parts&withDocuments != 0 {
+		v.Documents = v.Overview.documents // read once, for the counts and the list
+		if g.Staff() {
+			if v.Parties, v.Visibility, err = s.store.Visibility(ctx, g); err != nil {
+				return caseView{}, err
+			}
 		}
 	}
-	if err := s.caseChat(c, g, &v); err != nil {
-		return err
+	if parts&withTimeline != 0 {
+		if v.Timeline, err = s.store.Timeline(ctx, g); err != nil {
+			return caseView{}, err
+		}
 	}
-	if v.Contact, err = s.caseContact(c, g); err != nil {
-		return err
+	if parts&withChat != 0 {
+		if err := s.caseChat(c, g, &v); err != nil {
+			return caseView{}, err
+		}
+		if v.Contact, err = s.caseContact(c, g); err != nil {
+			return caseView{}, err
+		}
 	}
-	l := s.localizer(c)
-	return s.render(c, http.StatusOK, "case.html", l.T("case_title", map[string]any{"Child": v.Case.ChildName}), v)
+	return v, nil
+}
+
+// handleCase serves GET /cases/:id: status, contact, chat, documents and timeline.
+func (s *Server) handleCase(c echo.Context) error {
+	return s.renderCase(c, ActCaseView, withDocuments|withTimeline|withChat, "case.html", "case_title")
 }
 
 // handleDocuments serves GET /cases/:id/documents.
 func (s *Server) handleDocuments(c echo.Context) error {
-	ctx := c.Request().Context()
-	u, _ := userFrom(c)
-	g, err := s.store.Authorize(ctx, u, c.Param("id"), ActDocumentList, "")
-	if err != nil {
-		return err
-	}
-	v := caseView{Staff: g.Staff()}
-	if v.Overview, err = s.store.Overview(ctx, g); err != nil {
-		return err
-	}
-	if v.Documents, err = s.store.Documents(ctx, g); err != nil {
-		return err
-	}
-	if g.Staff() {
-		if v.Parties, v.Visibility, err = s.store.Visibility(ctx, g); err != nil {
-			return err
-		}
-	}
-	l := s.localizer(c)
-	return s.render(c, http.StatusOK, "documents.html", l.T("documents_title", map[string]any{"Child": v.Case.ChildName}), v)
+	return s.renderCase(c, ActDocumentList, withDocuments, "documents.html", "documents_title")
 }
 
 // handleTimeline serves GET /cases/:id/timeline.
 func (s *Server) handleTimeline(c echo.Context) error {
-	ctx := c.Request().Context()
-	u, _ := userFrom(c)
-	g, err := s.store.Authorize(ctx, u, c.Param("id"), ActTimeline, "")
+	return s.renderCase(c, ActTimeline, withTimeline, "timeline.html", "timeline_title")
+}
+
+// renderCase loads a case page's parts and renders it, titled with the
+// child's first name.
+func (s *Server) renderCase(c echo.Context, act Action, parts casePart, page, titleID string) error {
+	v, err := s.loadCase(c, act, parts)
 	if err != nil {
 		return err
 	}
-	v := caseView{Staff: g.Staff()}
-	if v.Overview, err = s.store.Overview(ctx, g); err != nil {
-		return err
-	}
-	if v.Timeline, err = s.store.Timeline(ctx, g); err != nil {
-		return err
-	}
-	l := s.localizer(c)
-	return s.render(c, http.StatusOK, "timeline.html", l.T("timeline_title", map[string]any{"Child": v.Case.ChildName}), v)
+	title := s.localizer(c).T(titleID, map[string]any{"Child": v.Case.ChildName})
+	return s.render(c, http.StatusOK, page, title, v)
 }
 
 // caseChat puts the case's conversations on the case page: a family

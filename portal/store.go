@@ -201,6 +201,8 @@ type Overview struct {
 	// NextAppealDue is the earliest appeal deadline still ahead among the
 	// documents the viewer can see.
 	NextAppealDue *time.Time
+
+	documents []Document // what the counts above were taken from
 }
 
 // Overview returns the case g grants, with its office and contact.
@@ -239,6 +241,7 @@ func (s *Store) Overview(ctx context.Context, g Grant) (Overview, error) {
 	if err != nil {
 		return Overview{}, err
 	}
+	o.documents = docs
 	now := s.now()
 	for _, d := range docs {
 		if d.New {
