@@ -137,3 +137,57 @@ func (s *Server) handleCreateAccessRequest(c echo.Context) error {
 	}
 	return c.Redirect(http.StatusSeeOther, "/cases/"+g.CaseID()+"/access-requests")
 }
+
+// OpenAccessRequest is one unanswered request for access, as the staff
+// inbox lists it.
+type OpenAccessRequest struct {
+	ID        string    `db:"id"`
+	CaseID    string    `db:"case_id"`
+	ChildName string    `db:"child_name"`
+	PartyName string    `db:"party_name"`
+	CreatedAt time.Time `db:"created_at"`
+}
+
+// OpenAccessRequests lists the requests not yet answered by the case
+// system in the cases u may see (the access rule, canSeeCase), oldest
+// first, and records the read of each case in the audit log. Families have
+// none here: their own requests are on the case.
+func (s *Store) OpenAccessRequests(ctx context.Context, u User) ([]OpenAccessRequest, error) {
+	if !u.Kind.Staff() {
+		return nil, nil
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list open access requests: %w", err)
+	}
+	defer tx.Rollback() // no-op after Commit
+
+	var rs []OpenAccessRequest
+	err = tx.SelectContext(ctx, &rs, tx.Rebind(`
+		SELECT r.id, r.case_id, c.child_name, u.name AS party_name, r.created_at
+		FROM access_requests r
+		JOIN cases c ON c.id = r.case_id
+		JOIN users u ON u.id = r.user_id
+		WHERE r.status = 'FORESPURT' AND `+canSeeCase+`
+		ORDER BY r.created_at, r.id`), accessArgs(u)...)
+	if err != nil {
+		return nil, fmt.Errorf("list open access requests: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if seen[r.CaseID] {
+			continue
+		}
+		seen[r.CaseID] = true
+		if err := insertAudit(ctx, tx, s.now(), AuditEntry{
+			ActorID: u.ID, ActorKind: u.Kind, Action: ActCaseList,
+			CaseID: r.CaseID, Outcome: "allowed", Purpose: purposeOf(u),
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("list open access requests: %w", err)
+	}
+	return rs, nil
+}

@@ -244,8 +244,13 @@ func (s *Server) handleInbox(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	requests, err := s.store.OpenAccessRequests(ctx, u) // through the access rule, audited
+	if err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, "inbox.html", l.T("inbox_title", nil), map[string]any{
 		"Rows": rows, "Filter": filter, "Counts": counts, "OutsideHours": outside,
+		"AccessRequests": requests,
 	})
 }
 
