@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -48,10 +49,10 @@ func (s *Server) apiRoutes() {
 	feed := []echo.MiddlewareFunc{s.apiErrors, s.apiAuth, limiter, requireScope(ScopeFeedRead)}
 
 	s.e.GET("/api/v1/openapi.yaml", s.handleOpenAPI)
-	s.e.PUT("/api/v1/mapper/:meldingId", s.handlePutMappe, write...)
+	s.e.PUT("/api/v1/mapper/:meldingId", s.handlePut((*Ingest).PutMappe), write...)
 	s.e.GET("/api/v1/mapper/:meldingId", s.handleGetMappe, write...)
 	s.e.DELETE("/api/v1/mapper/:meldingId", s.handleRevokeMappe, write...)
-	s.e.PUT("/api/v1/journalposter/:meldingId", s.handlePutJournalpost, write...)
+	s.e.PUT("/api/v1/journalposter/:meldingId", s.handlePut((*Ingest).PutJournalpost), write...)
 	s.e.GET("/api/v1/journalposter/:meldingId", s.handleGetJournalpost, write...)
 	s.e.DELETE("/api/v1/journalposter/:meldingId", s.handleWithdraw(false), write...)
 	s.e.PUT("/api/v1/journalposter/:meldingId/dokumenter/:index", s.handlePutContent, write...)
@@ -209,21 +210,24 @@ func putStatus(r PutResult) int {
 	return http.StatusOK
 }
 
-// handlePutMappe serves PUT /api/v1/mapper/:meldingId.
-func (s *Server) handlePutMappe(c echo.Context) error {
-	in, err := s.ingest(c)
-	if err != nil {
-		return err
+// handlePut serves a PUT of one kind of message (mappe, journalpost):
+// strict decoding, one transaction, and 201 or 200 with the result.
+func (s *Server) handlePut(put func(*Ingest, context.Context, string, []byte) (PutResult, error)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		in, err := s.ingest(c)
+		if err != nil {
+			return err
+		}
+		body, err := readJSON(c)
+		if err != nil {
+			return err
+		}
+		res, err := put(in, c.Request().Context(), c.Param("meldingId"), body)
+		if err != nil {
+			return err
+		}
+		return writeJSON(c, putStatus(res), res)
 	}
-	body, err := readJSON(c)
-	if err != nil {
-		return err
-	}
-	res, err := in.PutMappe(c.Request().Context(), c.Param("meldingId"), body)
-	if err != nil {
-		return err
-	}
-	return writeJSON(c, putStatus(res), res)
 }
 
 // handleGetMappe serves GET /api/v1/mapper/:meldingId.
@@ -251,29 +255,8 @@ func (s *Server) handleRevokeMappe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.chat != nil {
-		if err := s.chat.Disconnect(ctx, userID); err != nil {
-			s.log.WarnContext(ctx, "disconnect revoked party", "user", userID, "err", err)
-		}
-	}
+	s.disconnect(ctx, userID)
 	return c.NoContent(http.StatusNoContent)
-}
-
-// handlePutJournalpost serves PUT /api/v1/journalposter/:meldingId.
-func (s *Server) handlePutJournalpost(c echo.Context) error {
-	in, err := s.ingest(c)
-	if err != nil {
-		return err
-	}
-	body, err := readJSON(c)
-	if err != nil {
-		return err
-	}
-	res, err := in.PutJournalpost(c.Request().Context(), c.Param("meldingId"), body)
-	if err != nil {
-		return err
-	}
-	return writeJSON(c, putStatus(res), res)
 }
 
 // handleGetJournalpost serves GET /api/v1/journalposter/:meldingId.
