@@ -127,7 +127,8 @@ func (s *Server) caseChat(c echo.Context, g Grant, v *caseView) error {
 		v.Conversations = convs
 		return nil
 	}
-	cv, err := s.conversationView(c, convs[0].ID)
+	// The list already came from the chat's access check: no second lookup.
+	cv, err := s.chatViewOf(c, convs[0])
 	if err != nil {
 		return err
 	}

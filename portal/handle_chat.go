@@ -69,21 +69,26 @@ type chatMessage struct {
 // conversationView loads conversation id for the page, authorized for the
 // viewer through the chat's access check.
 func (s *Server) conversationView(c echo.Context, id string) (chatView, error) {
-	ctx := c.Request().Context()
-	p := s.participant(c)
-	refs, err := s.chat.Conversations(ctx, p)
+	refs, err := s.chat.Conversations(c.Request().Context(), s.participant(c))
 	if err != nil {
 		return chatView{}, err
 	}
-	v := chatView{ID: id, Viewer: p.UserID, Staff: p.Role.Staff(), ClientID: NewID()}
 	for _, r := range refs {
 		if r.ID == id {
-			v.CaseID, v.Title, v.LastSeq = r.CaseID, r.Title, r.LastSeq
+			return s.chatViewOf(c, r)
 		}
 	}
-	if v.CaseID == "" {
-		return chatView{}, ErrNotFound
-	}
+	return chatView{}, ErrNotFound
+}
+
+// chatViewOf loads the latest messages of cv, a conversation the chat's
+// access check listed for the viewer.
+func (s *Server) chatViewOf(c echo.Context, cv messaging.ConversationSummary) (chatView, error) {
+	ctx := c.Request().Context()
+	p := s.participant(c)
+	id := cv.ID
+	v := chatView{ID: id, CaseID: cv.CaseID, Title: cv.Title, LastSeq: cv.LastSeq,
+		Viewer: p.UserID, Staff: p.Role.Staff(), ClientID: NewID()}
 	msgs, err := s.chat.Messages(ctx, p, id, max(0, v.LastSeq-historyLen), historyLen)
 	if errors.Is(err, messaging.ErrNotFound) {
 		return chatView{}, ErrNotFound
