@@ -120,25 +120,15 @@ func (a ChatAccess) Authorize(ctx context.Context, p messaging.Participant, conv
 		SELECT k.id FROM conversations c JOIN cases k ON k.id = c.case_id
 		WHERE c.id = ? AND `+canUseConversation), args...)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = fmt.Errorf("conversation %s: %w", conversationID, messaging.ErrNotFound)
+		// Both sentinels: the chat answers not_found, the audit says denied.
+		err = fmt.Errorf("conversation %s: %w (%w)", conversationID, ErrNotFound, messaging.ErrNotFound)
 	} else if err != nil {
 		err = fmt.Errorf("authorize conversation: %w", err)
 	}
 	if err == nil && action == messaging.ActionTyping {
 		return nil
 	}
-	outcome := "allowed"
-	switch {
-	case errors.Is(err, messaging.ErrNotFound):
-		outcome = "denied"
-	case err != nil:
-		outcome = "failed"
-	}
-	if aerr := s.Audit(ctx, AuditEntry{ActorID: u.ID, ActorKind: u.Kind, Action: Action("chat." + string(action)),
-		CaseID: caseID, ObjectID: conversationID, Outcome: outcome, Purpose: purposeOf(u)}); aerr != nil {
-		return fmt.Errorf("chat %s refused, audit failed: %w", action, aerr)
-	}
-	return err
+	return s.audit(ctx, u, Action("chat."+string(action)), caseID, conversationID, err)
 }
 
 // Audience returns who may see conversationID now: its members who are
