@@ -155,23 +155,7 @@ func (s *Store) DeleteProviderSessions(ctx context.Context, idp, sid, sub string
 	case sid == "":
 		return nil, nil // nothing names a session; never match the '' of demo sessions
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("delete provider sessions: %w", err)
-	}
-	defer tx.Rollback()
-	var users []string
-	if err := tx.SelectContext(ctx, &users, tx.Rebind(
-		`SELECT DISTINCT user_id FROM sessions WHERE `+where+` ORDER BY user_id`), args...); err != nil {
-		return nil, fmt.Errorf("delete provider sessions: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM sessions WHERE `+where), args...); err != nil {
-		return nil, fmt.Errorf("delete provider sessions: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("delete provider sessions: %w", err)
-	}
-	return users, nil
+	return s.deleteSessionsWhere(ctx, where, args...)
 }
 
 // sessionLogoutHint returns, for the session with token, the identity
@@ -273,22 +257,29 @@ func (s *Server) disconnect(ctx context.Context, userID string) {
 // limit and returns the users who lost one.
 func (s *Store) DeleteExpiredSessions(ctx context.Context) ([]string, error) {
 	now := s.now()
-	idleSince := now.Add(-SessionIdle)
+	return s.deleteSessionsWhere(ctx, `expires_at <= ? OR last_seen_at <= ?`, now, now.Add(-SessionIdle))
+}
+
+// deleteSessionsWhere ends the sessions matching where, in one
+// transaction, and returns the users who lost one (to close their sockets).
+func (s *Store) deleteSessionsWhere(ctx context.Context, where string, args ...any) ([]string, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("delete expired sessions: %w", err)
+		return nil, fmt.Errorf("delete sessions: %w", err)
 	}
 	defer tx.Rollback()
 	var users []string
-	if err := tx.SelectContext(ctx, &users, tx.Rebind(`
-		SELECT DISTINCT user_id FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?`), now, idleSince); err != nil {
-		return nil, fmt.Errorf("delete expired sessions: %w", err)
+	if err := tx.SelectContext(ctx, &users, tx.Rebind(
+		`SELECT DISTINCT user_id FROM sessions WHERE `+where+` ORDER BY user_id`), args...); err != nil {
+		return nil, fmt.Errorf("delete sessions: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, tx.Rebind(
-		`DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?`), now, idleSince); err != nil {
-		return nil, fmt.Errorf("delete expired sessions: %w", err)
+	if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM sessions WHERE `+where), args...); err != nil {
+		return nil, fmt.Errorf("delete sessions: %w", err)
 	}
-	return users, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("delete sessions: %w", err)
+	}
+	return users, nil
 }
 
 // SweepSessions ends expired sessions every interval until ctx is done,
