@@ -189,3 +189,22 @@ func insertAudit(ctx context.Context, x sqlx.ExtContext, now time.Time, e AuditE
 	}
 	return nil
 }
+
+// auditListed records, in tx, that u saw each of caseIDs in a list (once
+// per case), so list pages fail closed like every other read.
+func (s *Store) auditListed(ctx context.Context, tx sqlx.ExtContext, u User, caseIDs []string) error {
+	seen := make(map[string]bool, len(caseIDs))
+	for _, id := range caseIDs {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if err := insertAudit(ctx, tx, s.now(), AuditEntry{
+			ActorID: u.ID, ActorKind: u.Kind, Action: ActCaseList,
+			CaseID: id, Outcome: "allowed", Purpose: purposeOf(u),
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -173,18 +173,12 @@ func (s *Store) OpenAccessRequests(ctx context.Context, u User) ([]OpenAccessReq
 	if err != nil {
 		return nil, fmt.Errorf("list open access requests: %w", err)
 	}
-	seen := map[string]bool{}
-	for _, r := range rs {
-		if seen[r.CaseID] {
-			continue
-		}
-		seen[r.CaseID] = true
-		if err := insertAudit(ctx, tx, s.now(), AuditEntry{
-			ActorID: u.ID, ActorKind: u.Kind, Action: ActCaseList,
-			CaseID: r.CaseID, Outcome: "allowed", Purpose: purposeOf(u),
-		}); err != nil {
-			return nil, err
-		}
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.CaseID
+	}
+	if err := s.auditListed(ctx, tx, u, ids); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("list open access requests: %w", err)

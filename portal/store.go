@@ -153,13 +153,12 @@ func (s *Store) Cases(ctx context.Context, u User) ([]CaseSummary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list cases: %w", err)
 	}
-	for _, c := range cs {
-		if err := insertAudit(ctx, tx, s.now(), AuditEntry{
-			ActorID: u.ID, ActorKind: u.Kind, Action: ActCaseList,
-			CaseID: c.ID, Outcome: "allowed", Purpose: purposeOf(u),
-		}); err != nil {
-			return nil, err
-		}
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	if err := s.auditListed(ctx, tx, u, ids); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("list cases: %w", err)
