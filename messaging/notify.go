@@ -1,19 +1,27 @@
 package messaging
 
-// Notifications to families: "you have a new message", by e-mail or SMS,
-// sent from the outbox table (migration 0004_outbox.sql).
+// Notifications: "you have a new message", by e-mail or SMS, sent from the
+// outbox table (migration 0004_outbox.sql).
 //
 // The rules (DESIGN.md, "Notifications"; UI.md, "Writing"):
 //
-//   - Only a staff member's message notifies, and only the family members
-//     who may see the conversation now (the Authorizer's Audience) and who
-//     chose a channel.
+//   - A staff member's message notifies the family members who may see the
+//     conversation now (the Authorizer's Audience) and who chose a channel.
+//   - A family member's message notifies the member of staff who answers
+//     the family now (Contact.Responder: the caseworker, or the substitute
+//     during an absence), if they chose a channel, and only inside their
+//     own chat window: outside it the notification waits for the window's
+//     next opening, and is dropped if they have read the conversation, or
+//     a colleague has answered, by then. When the team answers (no
+//     caseworker, or an absence without a substitute) nobody is notified
+//     in person; the team lead's waiting list shows the conversation.
 //   - Nothing is sent at once: a notification is due after a delay, and it
 //     is dropped if the member has read the conversation by then.
 //   - At most one notification per conversation and member per half hour:
 //     a message while one is pending is folded into it, and a new one is
 //     due no earlier than the throttle after the last one sent.
-//   - Never at night: quiet hours (21:00–08:00 Europe/Oslo) postpone it.
+//   - Never at night for families: quiet hours (21:00–08:00 Europe/Oslo)
+//     postpone theirs. Staff have their windows instead.
 //   - The text is the same few catalog sentences for everyone, in the
 //     member's language. It never names child welfare and never carries a
 //     name or anything from the message.
@@ -28,6 +36,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,10 +171,11 @@ func (c *NotifierConfig) setDefaults() {
 // processes may run it over one database: a row is claimed with a
 // conditional update before it is sent.
 type Notifier struct {
-	db   *sqlx.DB
-	auth Authorizer
-	cfg  NotifierConfig
-	log  *slog.Logger
+	db    *sqlx.DB
+	auth  Authorizer
+	avail *AvailabilityStore // who answers a family, and their windows
+	cfg   NotifierConfig
+	log   *slog.Logger
 }
 
 var _ Observer = (*Notifier)(nil)
@@ -186,7 +196,7 @@ func NewNotifier(db *sqlx.DB, auth Authorizer, cfg NotifierConfig) (*Notifier, e
 		return nil, errors.New("messaging: quiet hours start and end at the same minute")
 	}
 	cfg.setDefaults()
-	return &Notifier{db: db, auth: auth, cfg: cfg, log: cfg.Logger}, nil
+	return &Notifier{db: db, auth: auth, avail: NewAvailabilityStore(db), cfg: cfg, log: cfg.Logger}, nil
 }
 
 // now is the clock, as stored: UTC, millisecond precision.
@@ -194,8 +204,9 @@ func (n *Notifier) now() time.Time {
 	return n.cfg.Now().UTC().Truncate(time.Millisecond)
 }
 
-// contact is a person's language and notification preference.
+// contact is a person's kind, language and notification preference.
 type contact struct {
+	Kind    string        `db:"kind"` // users.kind: "citizen", "caseworker", ...
 	Lang    string        `db:"lang"`
 	Channel NotifyChannel `db:"channel"`
 	Email   string        `db:"email"`
@@ -218,7 +229,7 @@ func (c contact) address(ch NotifyChannel) string {
 func (n *Notifier) contactOf(ctx context.Context, userID string) (contact, error) {
 	var c contact
 	err := n.db.GetContext(ctx, &c, n.db.Rebind(`
-		SELECT u.lang,
+		SELECT u.kind, u.lang,
 		       COALESCE(cp.channel, 'none') AS channel,
 		       COALESCE(cp.email, '') AS email,
 		       COALESCE(cp.sms, '') AS sms
@@ -250,15 +261,24 @@ func (n *Notifier) familyAudience(ctx context.Context, conversationID string) (m
 	return fam, nil
 }
 
-// MessageStored queues a notification for each family member of m's
-// conversation who has a channel, if m is a staff member's message. It is
-// the Observer the Service calls after m is committed.
+// MessageStored queues notifications about m, a text message someone of
+// senderRole wrote: to the family if staff wrote it, to the member of staff
+// who answers if the family did. It is the Observer the Service calls after
+// m is committed.
 func (n *Notifier) MessageStored(ctx context.Context, m Message, senderRole Role) error {
-	// Families hear about what the office wrote, never about their own or
-	// each other's messages, nor about the portal's automatic replies.
-	if !senderRole.Staff() || m.Kind != KindText {
+	// Nobody hears about the portal's automatic replies or notices.
+	if m.Kind != KindText {
 		return nil
 	}
+	if senderRole.Staff() {
+		return n.notifyFamily(ctx, m)
+	}
+	return n.notifyResponder(ctx, m)
+}
+
+// notifyFamily queues a notification for each family member of m's
+// conversation who has a channel, other than m's sender.
+func (n *Notifier) notifyFamily(ctx context.Context, m Message) error {
 	fam, err := n.familyAudience(ctx, m.ConversationID)
 	if err != nil {
 		return err
@@ -276,16 +296,57 @@ func (n *Notifier) MessageStored(ctx context.Context, m Message, senderRole Role
 		if c.address(c.Channel) == "" {
 			continue // no channel chosen: they see new messages when they sign in
 		}
-		if err := n.enqueue(ctx, userID, m.ConversationID, m.Seq, c.Channel); err != nil {
+		if err := n.enqueue(ctx, userID, m.ConversationID, m.Seq, c.Channel, n.familyTime); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// notifyResponder queues a notification about a family's message m for
+// the member of staff who answers the family now, due inside their chat
+// window.
+func (n *Notifier) notifyResponder(ctx context.Context, m Message) error {
+	ct, err := n.avail.ConversationContact(ctx, m.ConversationID, n.now())
+	if err != nil {
+		return fmt.Errorf("messaging: notify: %w", err)
+	}
+	p, sched := ct.Responder()
+	if p.ID == "" {
+		return nil // the team answers: the team lead's waiting list shows it
+	}
+	c, err := n.contactOf(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	if c.address(c.Channel) == "" {
+		return nil // they see it in the inbox
+	}
+	return n.enqueue(ctx, p.ID, m.ConversationID, m.Seq, c.Channel, staffTime(sched))
+}
+
+// familyTime is when a family's notification due at t may go out: t, or
+// the end of the quiet hours it falls in.
+func (n *Notifier) familyTime(t time.Time) (time.Time, bool) {
+	return n.afterQuiet(t), true
+}
+
+// staffTime returns when a staff member's notification due at t may go out
+// on schedule sched: t if their chat window is open then, else its next
+// opening. ok is false if the window does not open within about a year.
+func staffTime(sched Schedule) func(t time.Time) (time.Time, bool) {
+	return func(t time.Time) (time.Time, bool) {
+		at, ok := sched.NextOpening(ChannelChat, t)
+		return at.UTC(), ok
+	}
+}
+
 // enqueue queues a notification to userID about conversationID up to seq,
-// or folds seq into the one already pending.
-func (n *Notifier) enqueue(ctx context.Context, userID, conversationID string, seq int64, ch NotifyChannel) error {
+// or folds seq into the one already pending. allowed moves a due time to
+// the first moment the person may be notified (false: not within a year,
+// so nothing is queued).
+func (n *Notifier) enqueue(ctx context.Context, userID, conversationID string, seq int64, ch NotifyChannel,
+	allowed func(time.Time) (time.Time, bool)) error {
 	now := n.now()
 	tx, err := n.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -312,7 +373,10 @@ func (n *Notifier) enqueue(ctx context.Context, userID, conversationID string, s
 		// only if it is still unread then.
 		due = later(due, lastSent.UTC().Add(n.cfg.Gap))
 	}
-	due = n.afterQuiet(due)
+	due, ok := allowed(due)
+	if !ok {
+		return nil
+	}
 
 	// The partial unique index allows one pending row per conversation
 	// and member. If there is one, it is about this message too: raise its
@@ -379,9 +443,11 @@ type outboxRow struct {
 }
 
 // SendDue sends every notification that is due now and still wanted, and
-// returns how many the servers accepted. During quiet hours it sends
-// nothing and postpones what is due to their end. Run calls it on a timer;
-// tests call it directly after moving the clock.
+// returns how many the servers accepted. During quiet hours it postpones
+// what is due to families to their end. A staff member's notification that
+// comes due outside their chat window (they changed it, or an absence
+// began) is postponed to its next opening. Run calls it on a timer; tests
+// call it directly after moving the clock.
 //
 // It returns an error only for a database failure or a cancelled ctx; a
 // failed send is recorded on its row and retried later.
@@ -390,11 +456,11 @@ func (n *Notifier) SendDue(ctx context.Context) (sent int, err error) {
 	if n.quiet(now) {
 		_, err := n.db.ExecContext(ctx, n.db.Rebind(`
 			UPDATE outbox SET due_at = ?
-			WHERE state = 'pending' AND due_at <= ?`), n.afterQuiet(now), now)
+			WHERE state = 'pending' AND due_at <= ?
+			  AND user_id IN (SELECT id FROM users WHERE kind = 'citizen')`), n.afterQuiet(now), now)
 		if err != nil {
 			return 0, dbErr("notify: postpone for quiet hours", err)
 		}
-		return 0, nil
 	}
 	for {
 		var rows []outboxRow
@@ -438,6 +504,24 @@ func (n *Notifier) deliver(ctx context.Context, r outboxRow, now time.Time) (boo
 	if reason != "" {
 		n.log.DebugContext(ctx, "notification dropped", "outbox", r.ID, "reason", reason)
 		return false, n.finish(ctx, r.ID, "dropped", reason)
+	}
+	if c.Kind != string(RoleCitizen) {
+		at, ok, err := n.staffOpening(ctx, r, now)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			n.log.DebugContext(ctx, "notification dropped", "outbox", r.ID, "reason", "no window")
+			return false, n.finish(ctx, r.ID, "dropped", "no window")
+		}
+		if at.After(now) {
+			_, err := n.db.ExecContext(ctx, n.db.Rebind(`
+				UPDATE outbox SET due_at = ? WHERE id = ? AND state = 'pending'`), at, r.ID)
+			if err != nil {
+				return false, dbErr("notify: postpone to window", err)
+			}
+			return false, nil
+		}
 	}
 
 	// Claim the row: count the attempt and move due_at past the send
@@ -505,33 +589,48 @@ func (n *Notifier) deliver(ctx context.Context, r outboxRow, now time.Time) (boo
 }
 
 // stale returns why row r is no longer wanted ("" if it is), and the
-// member's contact if it is.
+// person's contact if it is.
 func (n *Notifier) stale(ctx context.Context, r outboxRow) (reason string, c contact, err error) {
-	// Access is decided again at send time: party rights revoked since
-	// the message means no notification about it.
-	fam, err := n.familyAudience(ctx, r.ConversationID)
+	c, err = n.contactOf(ctx, r.UserID)
 	if err != nil {
 		return "", contact{}, err
 	}
-	if !fam[r.UserID] {
+	// Access is decided again at send time: party rights revoked, or a
+	// substitute's absence over, since the message means no notification.
+	rs, err := n.auth.Audience(ctx, r.ConversationID)
+	if err != nil {
+		return "", contact{}, fmt.Errorf("messaging: notify: audience: %w", err)
+	}
+	if !slices.ContainsFunc(rs, func(x Recipient) bool { return x.UserID == r.UserID && string(x.Role) == c.Kind }) {
 		return "no access", contact{}, nil
+	}
+	// Members' read cursors are in conversation_members, staff's in
+	// conversation_reads; no row is nothing read.
+	cursor := `SELECT last_read_seq FROM conversation_members WHERE conversation_id = ? AND user_id = ?`
+	if c.Kind != string(RoleCitizen) {
+		cursor = `SELECT last_read_seq FROM conversation_reads WHERE conversation_id = ? AND user_id = ?`
 	}
 	var readSeq int64
-	err = n.db.GetContext(ctx, &readSeq, n.db.Rebind(`
-		SELECT last_read_seq FROM conversation_members
-		WHERE conversation_id = ? AND user_id = ?`), r.ConversationID, r.UserID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "no access", contact{}, nil
-	}
-	if err != nil {
+	err = n.db.GetContext(ctx, &readSeq, n.db.Rebind(cursor), r.ConversationID, r.UserID)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", contact{}, dbErr("notify: read cursor", err)
 	}
 	if readSeq >= r.Seq {
 		return "read", contact{}, nil
 	}
-	c, err = n.contactOf(ctx, r.UserID)
-	if err != nil {
-		return "", contact{}, err
+	if c.Kind != string(RoleCitizen) {
+		// A colleague who answered the family has taken it.
+		var answered bool
+		err = n.db.GetContext(ctx, &answered, n.db.Rebind(`
+			SELECT EXISTS (SELECT 1 FROM messages m JOIN users u ON u.id = m.sender_id
+			               WHERE m.conversation_id = ? AND m.seq > ? AND m.kind = 'text' AND u.kind <> 'citizen')`),
+			r.ConversationID, r.Seq)
+		if err != nil {
+			return "", contact{}, dbErr("notify: answered", err)
+		}
+		if answered {
+			return "answered", contact{}, nil
+		}
 	}
 	// The address is read now, not when the row was queued: a changed
 	// address is used, and a removed one or another channel stops this.
@@ -539,6 +638,22 @@ func (n *Notifier) stale(ctx context.Context, r outboxRow) (reason string, c con
 		return "channel changed", contact{}, nil
 	}
 	return "", c, nil
+}
+
+// staffOpening returns when staff row r may be sent, by its recipient's
+// chat window as it is now: now if open, else the next opening. ok is
+// false if the window does not open within about a year.
+func (n *Notifier) staffOpening(ctx context.Context, r outboxRow, now time.Time) (at time.Time, ok bool, err error) {
+	ct, err := n.avail.ConversationContact(ctx, r.ConversationID, now)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("messaging: notify: %w", err)
+	}
+	sched, err := n.avail.Schedule(ctx, r.UserID, ct.Office)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("messaging: notify: %w", err)
+	}
+	at, ok = staffTime(sched)(now)
+	return at, ok, nil
 }
 
 // finish moves row id to a final state with reason.

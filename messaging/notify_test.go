@@ -578,7 +578,10 @@ func TestNotifier_withdrawnWhenRead(t *testing.T) {
 	e.mail.expect(t)
 }
 
-func TestNotifier_onlyStaffMessagesNotify(t *testing.T) {
+// TestNotifier_whoIsNotified: staff messages notify the family members of
+// the conversation; family messages notify the caseworker who answers;
+// nobody hears about their own message, and nobody outside the audience.
+func TestNotifier_whoIsNotified(t *testing.T) {
 	e := newNotifyEnv(t, nil)
 	// A shared conversation with both of Emma's parents.
 	shared, err := e.store.CreateConversation(context.Background(), "case-emma", messaging.ConversationShared,
@@ -587,29 +590,35 @@ func TestNotifier_onlyStaffMessagesNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.conv["emma-shared"] = shared.ID
+	queued := func(conv string) map[string]string {
+		got := map[string]string{}
+		for _, r := range e.outbox(t, conv) {
+			got[r.UserID] = r.State
+		}
+		return got
+	}
 
+	// Tuesday 10:00, inside Kari's window (the office's hours).
 	e.send(t, "sara", "emma-sara", "a parent's own message")
+	e.send(t, "sara", "emma-sara", "and another")
 	e.send(t, "sara", "emma-shared", "a parent in a shared conversation")
 	e.send(t, "noah", "noah-noah", "a youth's own message")
-	for _, c := range []string{"emma-sara", "emma-shared", "noah-noah"} {
-		if rows := e.outbox(t, c); len(rows) != 0 {
-			t.Errorf("family message in %s queued %+v, want nothing", c, rows)
+	for _, c := range []string{"emma-sara", "emma-shared"} {
+		if got := queued(c); len(got) != 1 || got[e.ids["kari"]] != "pending" {
+			t.Errorf("family messages in %s queued %v, want one notification to Kari", c, got)
 		}
+	}
+	if got := queued("noah-noah"); len(got) != 0 {
+		t.Errorf("Noah's message queued %v, want nothing: Ola chose no channel", got)
 	}
 
 	e.send(t, "ingrid", "emma-shared", "from the team lead")
-	rows := e.outbox(t, "emma-shared")
-	var who []string
-	for _, r := range rows {
-		who = append(who, r.UserID)
+	if got := queued("emma-shared"); len(got) != 3 || got[e.ids["sara"]] != "pending" || got[e.ids["jonas"]] != "pending" {
+		t.Errorf("team lead's message queued %v, want Sara and Jonas besides Kari", got)
 	}
-	if len(rows) != 2 || !strings.Contains(strings.Join(who, ","), e.ids["sara"]) || !strings.Contains(strings.Join(who, ","), e.ids["jonas"]) {
-		t.Errorf("team lead's message queued for %v, want Sara and Jonas", who)
-	}
-	// The case's caseworker has an address but is staff, and Per is no
-	// member: neither is ever queued.
-	if n := e.count(t, `SELECT COUNT(*) FROM outbox WHERE user_id IN (?, ?, ?)`, e.ids["kari"], e.ids["ingrid"], e.ids["per"]); n != 0 {
-		t.Errorf("%d notifications to staff or non-members, want 0", n)
+	// Per is no member and Ingrid wrote the message: neither is queued.
+	if n := e.count(t, `SELECT COUNT(*) FROM outbox WHERE user_id IN (?, ?)`, e.ids["ingrid"], e.ids["per"]); n != 0 {
+		t.Errorf("%d notifications to the sender or a non-member, want 0", n)
 	}
 	// Leila has no say in Noah's private conversation.
 	e.send(t, "ola", "noah-noah", "to the youth")
@@ -617,10 +626,21 @@ func TestNotifier_onlyStaffMessagesNotify(t *testing.T) {
 		t.Errorf("youth's conversation queued %+v, want one SMS to Noah", r)
 	}
 	e.clock.Add(10 * time.Minute)
-	e.sendDue(t, 2) // the shared conversation's two e-mails; Noah's SMS has no gateway
-	e.mail.expect(t)
-	e.mail.expect(t)
+	// Kari about emma-sara, Sara and Jonas about the team lead's message.
+	// Ingrid answered the shared conversation, so Kari hears nothing of
+	// it; Noah's SMS has no gateway.
+	e.sendDue(t, 3)
+	to := map[string]bool{}
+	for range 3 {
+		to[e.mail.expect(t).To] = true
+	}
 	e.mail.none(t)
+	if !to["kari@example.invalid"] || !to["sara@example.invalid"] || !to["jonas@example.invalid"] {
+		t.Errorf("e-mails went to %v, want Kari, Sara and Jonas", to)
+	}
+	if got := queued("emma-shared"); got[e.ids["kari"]] != "dropped" {
+		t.Errorf("Kari's notification after a colleague answered = %q, want dropped", got[e.ids["kari"]])
+	}
 	if r := e.only(t, "noah-noah"); r.State != "failed" || !strings.Contains(r.LastError, "no SMS gateway") {
 		t.Errorf("SMS without a gateway = %+v, want failed, not sent", r)
 	}
@@ -911,4 +931,101 @@ func mustMailer(t *testing.T, addr string) *messaging.SMTPMailer {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestNotifier_staffOnlyInsideTheirWindows: a caseworker is notified of a
+// family's message only inside their own chat window; what arrives outside
+// it waits for the window to open, folded into one notification, and a
+// window changed after the message was queued is respected at send time.
+func TestNotifier_staffOnlyInsideTheirWindows(t *testing.T) {
+	e := newNotifyEnv(t, nil)
+	avail := messaging.NewAvailabilityStore(e.db)
+	save := func(who string, st messaging.Settings) {
+		t.Helper()
+		if errs, err := avail.SaveSettings(context.Background(), e.ids[who], st); err != nil || len(errs) > 0 {
+			t.Fatalf("SaveSettings(%s) = %v, %v", who, errs, err)
+		}
+	}
+	at := func(month time.Month, day, hh, mm int) time.Time {
+		return time.Date(2026, month, day, hh, mm, 0, 0, messaging.Oslo())
+	}
+	// Kari chats on weekdays 08:00–15:30, and on Tuesday evenings too,
+	// when the young people she follows are out of school.
+	var windows []messaging.Window
+	for wd := time.Monday; wd <= time.Friday; wd++ {
+		windows = append(windows, messaging.Window{Weekday: wd, StartMin: 8 * 60, EndMin: 15*60 + 30})
+	}
+	windows = append(windows, messaging.Window{Weekday: time.Tuesday, StartMin: 21 * 60, EndMin: 22 * 60})
+	kari := messaging.Settings{Windows: map[messaging.Channel][]messaging.Window{messaging.ChannelChat: windows}}
+	save("kari", kari)
+
+	// Friday 13 March 15:25: the notification would be due at 15:35,
+	// after her window closes, so it waits for Monday 08:00.
+	e.clock.Set(at(time.March, 13, 15, 25))
+	e.send(t, "sara", "emma-sara", "before the weekend")
+	if r := e.only(t, "emma-sara"); r.UserID != e.ids["kari"] || !r.DueAt.Equal(at(time.March, 16, 8, 0)) {
+		t.Fatalf("queued %+v, want one notification to Kari due Monday 08:00", r)
+	}
+	for _, now := range []time.Time{at(time.March, 13, 15, 35), at(time.March, 14, 12, 0), at(time.March, 15, 23, 0)} {
+		e.clock.Set(now)
+		e.send(t, "sara", "emma-sara", "over the weekend")
+		e.sendDue(t, 0)
+	}
+	e.clock.Set(at(time.March, 16, 7, 59))
+	e.sendDue(t, 0)
+	e.mail.none(t)
+	e.clock.Set(at(time.March, 16, 8, 0))
+	e.sendDue(t, 1)
+	if m := e.mail.expect(t); m.To != "kari@example.invalid" {
+		t.Errorf("e-mail to %s, want Kari", m.To)
+	}
+	if r := e.only(t, "emma-sara"); r.Seq != 4 || r.State != "sent" {
+		t.Errorf("the weekend's four messages gave %+v, want one sent notification up to seq 4", r)
+	}
+
+	// Monday 10:00, open: due at 10:10. Kari then closes 10:00–12:00 for
+	// a meeting; at 10:10 the notification is moved to 12:00, not sent.
+	e.clock.Set(at(time.March, 16, 10, 0))
+	e.send(t, "sara", "emma-sara", "a question")
+	kari.Exceptions = []messaging.Exception{{Date: messaging.DateOf(at(time.March, 16, 0, 0)), Channel: messaging.ChannelChat, StartMin: 10 * 60, EndMin: 12 * 60}}
+	save("kari", kari)
+	e.clock.Set(at(time.March, 16, 10, 10))
+	e.sendDue(t, 0)
+	rows := e.outbox(t, "emma-sara")
+	if r := rows[len(rows)-1]; r.State != "pending" || !r.DueAt.Equal(at(time.March, 16, 12, 0)) || r.Attempts != 0 {
+		t.Errorf("after the window closed: %+v, want pending, due 12:00, not tried", r)
+	}
+	e.clock.Set(at(time.March, 16, 12, 0))
+	e.sendDue(t, 1)
+	e.mail.expect(t)
+
+	// Tuesday 20:55: due 21:05, inside her evening window. Staff are not
+	// held by the families' quiet hours; their window decides.
+	e.clock.Set(at(time.March, 17, 20, 55))
+	e.send(t, "sara", "emma-sara", "in the evening")
+	e.clock.Set(at(time.March, 17, 21, 5))
+	e.sendDue(t, 1)
+	e.mail.expect(t)
+
+	// Kari away with Ola as her substitute: Ola is notified, in his
+	// window (the office's hours), and Kari is not. (This test's
+	// authorizer gives Ola the case through case_caseworkers.)
+	mustExec(e.world, `INSERT INTO contact_preferences (user_id, channel, email, updated_at) VALUES (?, 'email', 'ola@example.invalid', ?)`,
+		e.ids["ola"], time.Now().UTC())
+	mustExec(e.world, `INSERT INTO case_caseworkers (case_id, user_id, is_primary) VALUES ('case-emma', ?, FALSE)`, e.ids["ola"])
+	mustExec(e.world, `UPDATE users SET office_id = 'o1' WHERE kind <> 'citizen'`)
+	kari.Absences = []messaging.Absence{{From: messaging.DateOf(at(time.March, 18, 0, 0)), To: messaging.DateOf(at(time.March, 20, 0, 0)), SubstituteID: e.ids["ola"]}}
+	save("kari", kari)
+	e.clock.Set(at(time.March, 18, 7, 0))
+	e.send(t, "sara", "emma-sara", "to whoever answers")
+	rows = e.outbox(t, "emma-sara")
+	if r := rows[len(rows)-1]; r.UserID != e.ids["ola"] || !r.DueAt.Equal(at(time.March, 18, 8, 0)) {
+		t.Fatalf("during Kari's absence: %+v, want Ola, due 08:00", r)
+	}
+	e.clock.Set(at(time.March, 18, 8, 0))
+	e.sendDue(t, 1)
+	if m := e.mail.expect(t); m.To != "ola@example.invalid" {
+		t.Errorf("e-mail to %s, want Ola", m.To)
+	}
+	e.mail.none(t)
 }

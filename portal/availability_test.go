@@ -82,8 +82,36 @@ func (e *env) getLang(who, path, lang string) *httptest.ResponseRecorder {
 	return rec
 }
 
-// newAvChat is newChatEnv with the auto-replier as the chat's observer and
-// one clock for the portal, the chat's store and the replier.
+// mailbox is the e-mail edge: it keeps what the notifier sends. (The SMTP
+// conversation itself is tested in messaging against a real server.)
+type mailbox struct {
+	mu   sync.Mutex
+	sent []messaging.Notification
+}
+
+func (m *mailbox) SendEmail(_ context.Context, n messaging.Notification) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, n)
+	return nil
+}
+
+// to returns how many e-mails went to addr.
+func (m *mailbox) to(addr string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, x := range m.sent {
+		if x.To == addr {
+			n++
+		}
+	}
+	return n
+}
+
+// newAvChat is newChatEnv with the auto-replier and the notification
+// outbox as the chat's observers, and one clock for the portal, the chat's
+// store, the replier and the outbox.
 func newAvChat(t *testing.T, start time.Time) (*chatEnv, *avClock) {
 	t.Helper()
 	base := newEnv(t, Options{Demo: true})
@@ -96,8 +124,17 @@ func newAvChat(t *testing.T, start time.Time) (*chatEnv, *avClock) {
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); hub.Run(ctx) }()
 	replier := messaging.NewAutoReplier(messaging.NewAvailabilityStore(base.db), AutoReplyText(base.bundle), clock.now, nil)
+	mail := &mailbox{}
+	notifier, err := messaging.NewNotifier(base.db, base.store.ChatAccess(), messaging.NotifierConfig{
+		Email: mail,
+		Text:  func(lang, id string) string { return base.bundle.Localizer(lang).T(id, nil) },
+		Now:   clock.now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	chat, err := messaging.NewService(messaging.NewStore(base.db).WithClock(clock.now), base.store.ChatAccess(), hub,
-		messaging.Config{Origins: []string{origin}, Observers: []messaging.Observer{replier}})
+		messaging.Config{Origins: []string{origin}, Observers: []messaging.Observer{replier, notifier}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +152,7 @@ func newAvChat(t *testing.T, start time.Time) (*chatEnv, *avClock) {
 		chat.Wait()
 		ts.Close()
 	})
-	e := &chatEnv{env: base, ts: ts, convs: map[string]string{}}
+	e := &chatEnv{env: base, ts: ts, convs: map[string]string{}, notifier: notifier, mail: mail}
 	var rows []struct{ ID, Child, Member string }
 	if err := base.db.Select(&rows, `
 		SELECT c.id, k.child_name AS child, u.demo_key AS member
@@ -191,9 +228,23 @@ func say(t *testing.T, e *chatEnv, s *socket, id, body string) []frame {
 // always; each conversation gets exactly one automatic reply per closed
 // period, in the family member's language, in the caseworker's name; none
 // once a caseworker has answered in that period; a new one in the next
-// closed period; and none while the chat is open.
+// closed period; and none while the chat is open. Kari, who wants e-mail,
+// is not notified before her window opens on Monday, and then of each
+// conversation that waits for her, once.
 func TestAutoReply_onePerClosedPeriod(t *testing.T) {
 	e, clock := newAvChat(t, oslo(2026, 3, 6, 16, 0)) // Friday, after closing
+	// kariMail runs the outbox at when and checks that Kari has had want
+	// e-mails in all.
+	kariMail := func(when time.Time, want int) {
+		t.Helper()
+		clock.set(when)
+		if _, err := e.notifier.SendDue(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.mail.to("kari@example.invalid"); got != want {
+			t.Errorf("%s: Kari has had %d e-mails, want %d", when.Format(time.DateTime), got, want)
+		}
+	}
 	saveSettings(t, e.env, "kari", messaging.Settings{Windows: map[messaging.Channel][]messaging.Window{
 		messaging.ChannelChat: weekdaysWindows(8*60, 15*60+30),
 	}})
@@ -260,6 +311,14 @@ func TestAutoReply_onePerClosedPeriod(t *testing.T) {
 		t.Errorf("after Kari answered in the closed period: %d auto-replies, want 0", n)
 	}
 
+	// Nothing reaches Kari over the weekend, nor before 08:00 on Monday;
+	// then one e-mail for each of the three conversations waiting.
+	kariMail(oslo(2026, 3, 7, 15, 30), 0)
+	kariMail(oslo(2026, 3, 8, 12, 0), 0)
+	kariMail(oslo(2026, 3, 9, 7, 59), 0)
+	kariMail(oslo(2026, 3, 9, 8, 0), 3)
+	kariMail(oslo(2026, 3, 9, 12, 0), 3)
+
 	// Monday 16:00 is the next closed period: a new reply each.
 	clock.set(oslo(2026, 3, 9, 16, 0))
 	say(t, e, sara, emmaSara, "Ny uke, nytt spørsmål.")
@@ -278,6 +337,10 @@ func TestAutoReply_onePerClosedPeriod(t *testing.T) {
 			t.Errorf("English auto-reply %q lacks %q", rs[0].Body, want)
 		}
 	}
+
+	// Monday evening's messages reach Kari when she starts on Tuesday.
+	kariMail(oslo(2026, 3, 9, 23, 0), 3)
+	kariMail(oslo(2026, 3, 10, 8, 0), 5)
 
 	// Tuesday 10:00 the chat is open: no automatic reply.
 	clock.set(oslo(2026, 3, 10, 10, 0))

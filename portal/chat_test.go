@@ -21,6 +21,10 @@ type chatEnv struct {
 	*env
 	ts    *httptest.Server
 	convs map[string]string // "emma/sara" -> conversation id
+
+	// With newAvChat: the notification outbox, and the e-mails it sent.
+	notifier *messaging.Notifier
+	mail     *mailbox
 }
 
 func newChatEnv(t *testing.T) *chatEnv {
