@@ -58,6 +58,7 @@ type config struct {
 	origins        string
 	showStaffNames bool
 	waitingDays    int
+	debugAddr      string
 
 	// Notifications to families by e-mail; off while smtpAddr is empty.
 	smtpAddr     string
@@ -248,6 +249,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "demo", cmd == "demo")
+	if cfg.debugAddr != "" {
+		stopDebug, err := serveDebug(cfg.debugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	// http.Server.Shutdown neither closes nor waits for hijacked
 	// connections (websockets): stopping the hub closes them, chat.Wait
 	// below waits for them.
@@ -359,6 +367,8 @@ func parseFlags(cmd string, args []string, getenv func(string) string, stderr io
 		"working `days` a family may wait for an answer before the team lead's list shows them (PORTAL_WAITING_DAYS)")
 	fs.StringVar(&c.origins, "origins", env("PORTAL_ORIGINS", ""),
 		"comma-separated `origins` the portal is served from, e.g. https://familie.example.no; websocket handshakes from any other are refused (PORTAL_ORIGINS; default: http://localhost and http://127.0.0.1 on the --addr port)")
+	fs.StringVar(&c.debugAddr, "debug-addr", env("PORTAL_DEBUG_ADDR", ""),
+		"loopback `host:port` serving Go's profiles (/debug/pprof/) for performance work; empty: off (PORTAL_DEBUG_ADDR)")
 	fs.StringVar(&c.logLevel, "log-level", env("PORTAL_LOG_LEVEL", "info"), "debug, info, warn or error (PORTAL_LOG_LEVEL)")
 	fs.StringVar(&c.smtpAddr, "smtp-addr", env("PORTAL_SMTP_ADDR", ""),
 		"mail server `host:port` for notifications to families (port 465: TLS, otherwise STARTTLS when offered); empty turns notifications off (PORTAL_SMTP_ADDR)")

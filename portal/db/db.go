@@ -23,7 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
-	_ "github.com/mattn/go-sqlite3" // registers "sqlite3"
+	"github.com/mattn/go-sqlite3"
 )
 
 //go:embed migrations
@@ -97,8 +97,10 @@ func openSQLite(ctx context.Context, path string, opt Options) (*sqlx.DB, error)
 	// message (portal-bench, cmd/portal-bench).
 	q.Set("_stmt_cache_size", "64")
 	dsn := "file:" + path + "?" + q.Encode()
-	d, err := sqlx.ConnectContext(ctx, "sqlite3", dsn)
-	if err != nil {
+	// Writers queue in Go rather than in SQLite's busy handler (gate.go).
+	d := sqlx.NewDb(sql.OpenDB(&gatedConnector{dsn: dsn, drv: &sqlite3.SQLiteDriver{}, gate: newGate()}), "sqlite3")
+	if err := d.PingContext(ctx); err != nil {
+		d.Close()
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
 	}
 	// database/sql keeps only 2 idle connections by default: under

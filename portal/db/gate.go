@@ -1,0 +1,201 @@
+package db
+
+import (
+	"context"
+	"database/sql/driver"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// SQLite lets one writer in at a time. Left to itself, every other writer
+// of the process retries in SQLite's busy handler, which sleeps 1 to 100 ms
+// between tries and lets no one queue: under load most of the time goes on
+// sleeping, the order is random, and a writer can starve until the busy
+// timeout gives up ("database is locked"). So this process's writers queue
+// in Go instead, first come first served, behind a gate of one: a
+// transaction (all of them are BEGIN IMMEDIATE, see openSQLite) holds the
+// gate from BEGIN to COMMIT or ROLLBACK, and a write outside a transaction
+// for its one statement. Readers never wait for it: in WAL mode they do not
+// block on the writer. Other processes (`portal import` beside a running
+// server) still meet the busy handler, which stays on for them.
+
+// gateWait bounds the wait for the gate, like the busy timeout: a writer
+// that would wait longer fails with SQLITE_BUSY, as it would without the
+// gate, rather than hang. A transaction that, by mistake, writes through
+// the pool instead of through itself waits for its own gate; this turns
+// that deadlock back into the error SQLite would give.
+const gateWait = 5 * time.Second
+
+// errGateTimeout is what a writer gets after gateWait.
+var errGateTimeout = sqlite3.Error{Code: sqlite3.ErrBusy}
+
+// gate is the queue for the write lock, a channel holding one token.
+type gate chan struct{}
+
+func newGate() gate { return make(gate, 1) }
+
+// enter waits for the gate, respecting ctx and gateWait.
+func (g gate) enter(ctx context.Context) error {
+	select {
+	case g <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(gateWait)
+	defer t.Stop()
+	select {
+	case g <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errGateTimeout
+	}
+}
+
+func (g gate) leave() { <-g }
+
+// gatedConnector opens SQLite connections that pass writes through one
+// gate.
+type gatedConnector struct {
+	dsn  string
+	drv  *sqlite3.SQLiteDriver
+	gate gate
+}
+
+func (c *gatedConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := c.drv.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	return &gatedConn{SQLiteConn: conn.(*sqlite3.SQLiteConn), gate: c.gate}, nil
+}
+
+func (c *gatedConnector) Driver() driver.Driver { return c.drv }
+
+// gatedConn is a SQLite connection whose writes pass the gate. database/sql
+// uses a connection from one goroutine at a time, so inTx needs no lock.
+type gatedConn struct {
+	*sqlite3.SQLiteConn
+	gate gate
+	inTx bool // this connection holds the gate for a transaction
+}
+
+// The interfaces database/sql looks for, which the embedded connection
+// has; the wrapper must not hide any of them.
+var (
+	_ driver.ConnBeginTx         = (*gatedConn)(nil)
+	_ driver.ExecerContext       = (*gatedConn)(nil)
+	_ driver.QueryerContext      = (*gatedConn)(nil)
+	_ driver.ConnPrepareContext  = (*gatedConn)(nil)
+	_ driver.Pinger              = (*gatedConn)(nil)
+	_ driver.Connector           = (*gatedConnector)(nil)
+	_ interface{ Close() error } = (*gatedConn)(nil)
+)
+
+func (c *gatedConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if err := c.gate.enter(ctx); err != nil {
+		return nil, err
+	}
+	tx, err := c.SQLiteConn.BeginTx(ctx, opts)
+	if err != nil {
+		c.gate.leave()
+		return nil, err
+	}
+	c.inTx = true
+	return &gatedTx{Tx: tx, conn: c}, nil
+}
+
+// ExecContext runs a statement; outside a transaction it holds the gate
+// while it runs, since it may write.
+func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.inTx {
+		return c.SQLiteConn.ExecContext(ctx, query, args)
+	}
+	if err := c.gate.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer c.gate.leave()
+	return c.SQLiteConn.ExecContext(ctx, query, args)
+}
+
+// QueryContext runs a query; one that writes (INSERT … RETURNING) outside
+// a transaction holds the gate while its rows are read.
+func (c *gatedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if c.inTx || !writes(query) {
+		return c.SQLiteConn.QueryContext(ctx, query, args)
+	}
+	if err := c.gate.enter(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := c.SQLiteConn.QueryContext(ctx, query, args)
+	if err != nil {
+		c.gate.leave()
+		return nil, err
+	}
+	return &gatedRows{Rows: rows, gate: c.gate}, nil
+}
+
+func (c *gatedConn) Close() error {
+	if c.inTx {
+		// database/sql rolls a transaction back before it closes the
+		// connection; should it ever not, closing rolls it back in SQLite.
+		c.inTx = false
+		c.gate.leave()
+	}
+	return c.SQLiteConn.Close()
+}
+
+// writes reports whether query may change the database, by its first word.
+func writes(query string) bool {
+	q := strings.TrimSpace(query)
+	i := strings.IndexFunc(q, func(r rune) bool { return r == ' ' || r == '\n' || r == '\t' || r == '(' })
+	if i > 0 {
+		q = q[:i]
+	}
+	switch strings.ToUpper(q) {
+	case "SELECT", "EXPLAIN", "VALUES":
+		return false
+	}
+	return true
+}
+
+// gatedTx releases the gate when the transaction ends.
+type gatedTx struct {
+	driver.Tx
+	conn *gatedConn
+}
+
+func (t *gatedTx) Commit() error   { return t.end(t.Tx.Commit) }
+func (t *gatedTx) Rollback() error { return t.end(t.Tx.Rollback) }
+
+func (t *gatedTx) end(f func() error) error {
+	err := f()
+	if t.conn.inTx {
+		t.conn.inTx = false
+		t.conn.gate.leave()
+	}
+	return err
+}
+
+// gatedRows releases the gate once a writing query's rows are closed.
+type gatedRows struct {
+	driver.Rows
+	gate gate
+	done bool
+}
+
+func (r *gatedRows) Close() error {
+	err := r.Rows.Close()
+	if !r.done {
+		r.done = true
+		r.gate.leave()
+	}
+	return err
+}
