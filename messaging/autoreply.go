@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -71,6 +72,25 @@ type AutoReplier struct {
 	now   func() time.Time
 	log   *slog.Logger
 	post  Poster
+
+	// memo spares the database the same questions for every message of a
+	// family writing several in a row: a conversation's contact, and that
+	// its closed period has its reply, each for at most memoFor.
+	mu       sync.Mutex
+	contacts map[string]memoContact // by conversation id
+	replied  map[string]time.Time   // conversation id -> a reply is known to exist until then
+}
+
+// memoFor is how long the auto-replier trusts what it has read: a changed
+// schedule or absence takes effect for it within this time.
+const memoFor = 30 * time.Second
+
+// memoMax bounds each memo; past it, expired entries are dropped.
+const memoMax = 10000
+
+type memoContact struct {
+	c     Contact
+	until time.Time
 }
 
 // NewAutoReplier returns an AutoReplier over store that words its replies
@@ -83,7 +103,8 @@ func NewAutoReplier(store *AvailabilityStore, text AutoReplyText, now func() tim
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &AutoReplier{store: store, text: text, now: now, log: log}
+	return &AutoReplier{store: store, text: text, now: now, log: log,
+		contacts: map[string]memoContact{}, replied: map[string]time.Time{}}
 }
 
 // Attach sets the service replies are posted through. The replier is one
@@ -103,7 +124,10 @@ func (a *AutoReplier) MessageStored(ctx context.Context, m Message, senderRole R
 		return errors.New("messaging: auto-replier has no service attached")
 	}
 	now := a.now()
-	c, err := a.store.ConversationContact(ctx, m.ConversationID, now)
+	if a.knownReplied(m.ConversationID, now) {
+		return nil
+	}
+	c, err := a.contact(ctx, m.ConversationID, now)
 	if err != nil {
 		return fmt.Errorf("auto-reply: %w", err)
 	}
@@ -118,8 +142,12 @@ func (a *AutoReplier) MessageStored(ctx context.Context, m Message, senderRole R
 	}
 	since := sched.closedSince(ChannelChat, now)
 	replied, err := a.store.repliedBetween(ctx, m.ConversationID, since, now)
-	if err != nil || replied {
+	if err != nil {
 		return err
+	}
+	if replied {
+		a.rememberReplied(m.ConversationID, now, next)
+		return nil
 	}
 	lang, err := a.store.UserLang(ctx, m.SenderID)
 	if err != nil {
@@ -149,8 +177,62 @@ func (a *AutoReplier) MessageStored(ctx context.Context, m Message, senderRole R
 	if err != nil {
 		return fmt.Errorf("auto-reply: %w", err)
 	}
+	a.rememberReplied(m.ConversationID, now, next)
 	a.log.DebugContext(ctx, "auto-reply sent", "conversation", m.ConversationID, "closed_since", since)
 	return nil
+}
+
+// contact returns conversationID's contact, from the memo if it is fresh.
+func (a *AutoReplier) contact(ctx context.Context, conversationID string, now time.Time) (Contact, error) {
+	a.mu.Lock()
+	mc, ok := a.contacts[conversationID]
+	a.mu.Unlock()
+	if ok && now.Before(mc.until) && !now.Before(mc.until.Add(-memoFor)) {
+		return mc.c, nil
+	}
+	c, err := a.store.ConversationContact(ctx, conversationID, now)
+	if err != nil {
+		return Contact{}, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	prune(a.contacts, now, func(mc memoContact) time.Time { return mc.until })
+	a.contacts[conversationID] = memoContact{c: c, until: now.Add(memoFor)}
+	return c, nil
+}
+
+// knownReplied reports whether conversationID's current closed period is
+// known to have its reply already.
+func (a *AutoReplier) knownReplied(conversationID string, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	until, ok := a.replied[conversationID]
+	return ok && now.Before(until) && !now.Before(until.Add(-memoFor))
+}
+
+// rememberReplied notes that conversationID has its reply for the closed
+// period that ends at next (the zero time: not within a year).
+func (a *AutoReplier) rememberReplied(conversationID string, now, next time.Time) {
+	until := now.Add(memoFor)
+	if !next.IsZero() && next.Before(until) {
+		until = next
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	prune(a.replied, now, func(t time.Time) time.Time { return t })
+	a.replied[conversationID] = until
+}
+
+// prune drops m's expired entries once it has grown past memoMax.
+func prune[V any](m map[string]V, now time.Time, until func(V) time.Time) {
+	if len(m) < memoMax {
+		return
+	}
+	for k, v := range m {
+		if !now.Before(until(v)) {
+			delete(m, k)
+		}
+	}
 }
 
 // autoReplyClientID is the client id of the automatic reply in

@@ -135,13 +135,18 @@ func (s *Store) InsertMessage(ctx context.Context, d Draft) (m Message, created 
 	if !d.Kind.Valid() || d.SenderID == "" || d.ClientID == "" {
 		return Message{}, false, fmt.Errorf("%w: incomplete draft", ErrInvalidMessage)
 	}
-	// Fast path for a resend: no write transaction needed.
-	m, err = messageByClientID(ctx, s.db, d.SenderID, d.ClientID)
-	if err == nil {
-		return m, false, nil
+	// The sender's name and role go into the ack and the live frame, read
+	// before the write transaction so as not to hold the write lock longer.
+	var sender struct {
+		Name string `db:"name"`
+		Kind Role   `db:"kind"`
 	}
-	if !errors.Is(err, ErrNotFound) {
-		return Message{}, false, err
+	err = s.db.GetContext(ctx, &sender, s.db.Rebind(`SELECT name, kind FROM users WHERE id = ?`), d.SenderID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, false, fmt.Errorf("%w: unknown sender", ErrInvalidMessage)
+	}
+	if err != nil {
+		return Message{}, false, dbErr("insert message: sender", err)
 	}
 
 	tx, err := s.db.BeginTxx(ctx, nil)
@@ -150,32 +155,40 @@ func (s *Store) InsertMessage(ctx context.Context, d Draft) (m Message, created 
 	}
 	defer tx.Rollback() // no-op after Commit
 
-	res, err := tx.ExecContext(ctx, tx.Rebind(`
+	var seq int64
+	err = tx.GetContext(ctx, &seq, tx.Rebind(`
 		UPDATE conversations SET last_seq = last_seq + 1
-		WHERE id = ?`), d.ConversationID)
+		WHERE id = ?
+		RETURNING last_seq`), d.ConversationID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, false, ErrNotFound
+	}
 	if err != nil {
 		return Message{}, false, dbErr("insert message: take seq", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return Message{}, false, dbErr("insert message: take seq", err)
-	} else if n == 0 {
-		return Message{}, false, ErrNotFound
-	}
-	var seq int64
-	if err := tx.GetContext(ctx, &seq, tx.Rebind(`
-		SELECT last_seq FROM conversations WHERE id = ?`), d.ConversationID); err != nil {
-		return Message{}, false, dbErr("insert message: read seq", err)
-	}
 
-	// ON CONFLICT DO NOTHING instead of catching a unique violation: it is
-	// portable and needs no driver error codes. On PostgreSQL a concurrent
-	// insert with the same client id makes this statement wait for that
-	// transaction and then insert nothing.
-	res, err = tx.ExecContext(ctx, tx.Rebind(`
+	// A resend (the same sender and client id) inserts nothing. ON
+	// CONFLICT DO NOTHING instead of catching a unique violation: it is
+	// portable and needs no driver error codes, and on PostgreSQL it does
+	// not abort the transaction. A concurrent insert with the same client
+	// id makes this statement wait for that transaction there.
+	m = Message{
+		ID:             newID(),
+		ConversationID: d.ConversationID,
+		Seq:            seq,
+		SenderID:       d.SenderID,
+		SenderName:     sender.Name,
+		SenderRole:     sender.Kind,
+		ClientID:       d.ClientID,
+		Body:           d.Body,
+		Kind:           d.Kind,
+		CreatedAt:      s.timestamp(),
+	}
+	res, err := tx.ExecContext(ctx, tx.Rebind(`
 		INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, kind, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (sender_id, client_id) DO NOTHING`),
-		newID(), d.ConversationID, seq, d.SenderID, d.ClientID, d.Body, d.Kind, s.timestamp())
+		m.ID, m.ConversationID, m.Seq, m.SenderID, m.ClientID, m.Body, m.Kind, m.CreatedAt)
 	if err != nil {
 		return Message{}, false, dbErr("insert message", err)
 	}
@@ -184,9 +197,8 @@ func (s *Store) InsertMessage(ctx context.Context, d Draft) (m Message, created 
 		return Message{}, false, dbErr("insert message", err)
 	}
 	if n == 0 {
-		// Someone stored this client id between the fast path and here.
-		// Roll back, which also returns the seq we took, and answer with
-		// the original.
+		// A resend. Roll back, which also returns the seq we took, and
+		// answer with the original.
 		if err := tx.Rollback(); err != nil {
 			return Message{}, false, dbErr("insert message: rollback", err)
 		}
@@ -195,12 +207,6 @@ func (s *Store) InsertMessage(ctx context.Context, d Draft) (m Message, created 
 			return Message{}, false, err
 		}
 		return m, false, nil
-	}
-	// Read the row back through the same query as every other read, so the
-	// ack and the live frame carry exactly what a replay will.
-	m, err = messageByClientID(ctx, tx, d.SenderID, d.ClientID)
-	if err != nil {
-		return Message{}, false, err
 	}
 	if err := tx.Commit(); err != nil {
 		return Message{}, false, dbErr("insert message: commit", err)
