@@ -114,21 +114,42 @@ func (a ChatAccess) Conversations(ctx context.Context, p messaging.Participant) 
 func (a ChatAccess) Authorize(ctx context.Context, p messaging.Participant, conversationID string, action messaging.Action) error {
 	u := userOf(p)
 	s := a.store
-	var caseID string
-	args := append([]any{conversationID}, s.chatArgs(u)...)
-	err := s.db.GetContext(ctx, &caseID, s.db.Rebind(`
-		SELECT k.id FROM conversations c JOIN cases k ON k.id = c.case_id
-		WHERE c.id = ? AND `+canUseConversation), args...)
-	if errors.Is(err, sql.ErrNoRows) {
-		// Both sentinels: the chat answers not_found, the audit says denied.
-		err = fmt.Errorf("conversation %s: %w (%w)", conversationID, ErrNotFound, messaging.ErrNotFound)
-	} else if err != nil {
-		err = fmt.Errorf("authorize conversation: %w", err)
-	}
+	caseID, err := s.conversationCase(ctx, u, conversationID)
 	if err == nil && action == messaging.ActionTyping {
 		return nil
 	}
 	return s.audit(ctx, u, Action("chat."+string(action)), caseID, conversationID, err)
+}
+
+// conversationCase returns the case of conversationID if u may use it, by
+// canUseConversation (or the memo of its answer), or an error wrapping
+// ErrNotFound and messaging.ErrNotFound.
+func (s *Store) conversationCase(ctx context.Context, u User, conversationID string) (string, error) {
+	version, err := s.accessVersion(ctx)
+	if err != nil {
+		return "", fmt.Errorf("authorize conversation: %w", err)
+	}
+	args := append([]any{conversationID}, s.chatArgs(u)...)
+	day := args[len(args)-1].(string) // chatArgs ends with today's date
+	key := decisionKey{user: u.ID, kind: string(u.Kind), conversation: conversationID}
+	caseID, ok := s.memo.decision(version, day, key)
+	if !ok {
+		err = s.db.GetContext(ctx, &caseID, s.db.Rebind(`
+			SELECT k.id FROM conversations c JOIN cases k ON k.id = c.case_id
+			WHERE c.id = ? AND `+canUseConversation), args...)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			caseID = ""
+		case err != nil:
+			return "", fmt.Errorf("authorize conversation: %w", err)
+		}
+		s.memo.keepDecision(version, day, key, caseID)
+	}
+	if caseID == "" {
+		// Both sentinels: the chat answers not_found, the audit says denied.
+		return "", fmt.Errorf("conversation %s: %w (%w)", conversationID, ErrNotFound, messaging.ErrNotFound)
+	}
+	return caseID, nil
 }
 
 // Audience returns who may see conversationID now: its members who are
@@ -136,12 +157,19 @@ func (a ChatAccess) Authorize(ctx context.Context, p messaging.Participant, conv
 // primary caseworker while they are away.
 func (a ChatAccess) Audience(ctx context.Context, conversationID string) ([]messaging.Recipient, error) {
 	s := a.store
+	version, err := s.accessVersion(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("conversation audience: %w", err)
+	}
 	today := messaging.DateOf(s.now()).String()
+	if rs, ok := s.memo.audience(version, today, conversationID); ok {
+		return rs, nil
+	}
 	var rows []struct {
 		UserID string `db:"user_id"`
 		Kind   string `db:"kind"`
 	}
-	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`
+	err = s.db.SelectContext(ctx, &rows, s.db.Rebind(`
 		SELECT m.user_id, 'citizen' AS kind
 		FROM conversation_members m
 		JOIN conversations c ON c.id = m.conversation_id
@@ -174,6 +202,7 @@ func (a ChatAccess) Audience(ctx context.Context, conversationID string) ([]mess
 	for i, r := range rows {
 		rs[i] = messaging.Recipient{UserID: r.UserID, Role: messaging.Role(r.Kind)}
 	}
+	s.memo.keepAudience(version, today, conversationID, rs)
 	return rs, nil
 }
 

@@ -18,6 +18,8 @@ import (
 type Store struct {
 	db  *sqlx.DB
 	now func() time.Time // the clock; tests set it
+
+	memo accessMemo // the chat's access answers (access_memo.go)
 }
 
 // NewStore returns a Store over an opened, migrated database.
