@@ -74,7 +74,8 @@ type client struct {
 	user *userState
 
 	// typing is when this socket last passed on typing per conversation.
-	// Only the reader touches it.
+	// Only the reader touches it. It stays nil until the first typing
+	// frame: most sockets never send one, and idle sockets are many.
 	typing map[string]time.Time
 }
 
@@ -87,7 +88,6 @@ func newClient(p Participant, conn *websocket.Conn, queue int) *client {
 		stopped:    make(chan struct{}),
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
-		typing:     make(map[string]time.Time),
 	}
 }
 
@@ -317,6 +317,9 @@ func (s *Service) handle(ctx context.Context, c *client, mt int, raw []byte) boo
 		if err := s.typing(ctx, c.p, in.Conversation); err != nil {
 			c.queue(s.errorFrame(ctx, c.p, err, "", in.Conversation))
 			return true
+		}
+		if c.typing == nil {
+			c.typing = make(map[string]time.Time)
 		}
 		if len(c.typing) >= typingEntries {
 			for id, t := range c.typing {

@@ -666,6 +666,31 @@ func TestServeConn_typing(t *testing.T) {
 	}
 }
 
+func TestServeConn_typingThrottle(t *testing.T) {
+	c := newChat(t, func(cfg *messaging.Config) { cfg.TypingInterval = time.Hour })
+	conv := c.conv["emma-sara"]
+	sara := c.dial(t, "sara")
+	kari := c.dial(t, "kari")
+
+	sara.write(map[string]any{"type": "typing", "conversation": conv})
+	kari.expect("typing")
+	// Within the interval the same socket's typing is dropped. The synced
+	// answer shows Sara's reader has handled the typing frame before it.
+	sara.write(map[string]any{"type": "typing", "conversation": conv})
+	sara.write(map[string]any{"type": "sync", "cursors": map[string]int64{}})
+	sara.expect("synced")
+	// So Kari's next frames are her ack and her own message, not a second
+	// typing.
+	kari.send(conv, "k-1", "Hei")
+	if f := kari.expect("message"); f.Seq != 1 {
+		t.Errorf("Kari got %s", f.raw)
+	}
+	// The throttle is per socket: Sara's new tab passes on typing at once.
+	tab2 := c.dial(t, "sara")
+	tab2.write(map[string]any{"type": "typing", "conversation": conv})
+	kari.expect("typing")
+}
+
 func TestServeConn_rateLimit(t *testing.T) {
 	c := newChat(t, func(cfg *messaging.Config) {
 		cfg.SendBurst = 2

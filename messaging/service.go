@@ -125,9 +125,18 @@ func NewService(store *Store, auth Authorizer, hub *Hub, cfg Config) (*Service, 
 		cfg:   cfg,
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,
-			ReadBufferSize:   4096,
-			WriteBufferSize:  4096,
-			CheckOrigin:      checkOrigin,
+			// Zero buffer sizes make gorilla reuse the 4 KiB read and write
+			// buffers net/http allocated for the connection and hands over
+			// with the hijack. net/http keeps both alive for as long as the
+			// handler runs (that is, for the socket's life) whatever we set,
+			// so other sizes only add buffers of our own (9 KB per idle
+			// socket with 4096 each), and a WriteBufferPool saves nothing at
+			// idle but takes a second buffer for each write. The sizes limit
+			// no message (SetReadLimit does): a message longer than the
+			// write buffer goes out in fragments, as it did with 4096.
+			ReadBufferSize:  0,
+			WriteBufferSize: 0,
+			CheckOrigin:     checkOrigin,
 			// No compression: frames mix what a person typed with other
 			// data, the setting for compression side channels.
 			EnableCompression: false,
