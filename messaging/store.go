@@ -149,67 +149,62 @@ func (s *Store) InsertMessage(ctx context.Context, d Draft) (m Message, created 
 		return Message{}, false, dbErr("insert message: sender", err)
 	}
 
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return Message{}, false, dbErr("insert message", err)
-	}
-	defer tx.Rollback() // no-op after Commit
-
-	var seq int64
-	err = tx.GetContext(ctx, &seq, tx.Rebind(`
-		UPDATE conversations SET last_seq = last_seq + 1
-		WHERE id = ?
-		RETURNING last_seq`), d.ConversationID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Message{}, false, ErrNotFound
-	}
-	if err != nil {
-		return Message{}, false, dbErr("insert message: take seq", err)
-	}
-
-	// A resend (the same sender and client id) inserts nothing. ON
-	// CONFLICT DO NOTHING instead of catching a unique violation: it is
-	// portable and needs no driver error codes, and on PostgreSQL it does
-	// not abort the transaction. A concurrent insert with the same client
-	// id makes this statement wait for that transaction there.
 	m = Message{
 		ID:             newID(),
 		ConversationID: d.ConversationID,
-		Seq:            seq,
 		SenderID:       d.SenderID,
 		SenderName:     sender.Name,
 		SenderRole:     sender.Kind,
 		ClientID:       d.ClientID,
 		Body:           d.Body,
 		Kind:           d.Kind,
-		CreatedAt:      s.timestamp(),
 	}
-	res, err := tx.ExecContext(ctx, tx.Rebind(`
-		INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, kind, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (sender_id, client_id) DO NOTHING`),
-		m.ID, m.ConversationID, m.Seq, m.SenderID, m.ClientID, m.Body, m.Kind, m.CreatedAt)
-	if err != nil {
-		return Message{}, false, dbErr("insert message", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return Message{}, false, dbErr("insert message", err)
-	}
-	if n == 0 {
-		// A resend. Roll back, which also returns the seq we took, and
-		// answer with the original.
-		if err := tx.Rollback(); err != nil {
-			return Message{}, false, dbErr("insert message: rollback", err)
+	// The write may share its transaction with other writes (group commit,
+	// groupcommit.go); it is acknowledged only once that has committed.
+	err = CommitterFor(s.db).Do(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		err := tx.GetContext(ctx, &m.Seq, tx.Rebind(`
+			UPDATE conversations SET last_seq = last_seq + 1
+			WHERE id = ?
+			RETURNING last_seq`), d.ConversationID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
 		}
+		if err != nil {
+			return dbErr("insert message: take seq", err)
+		}
+		// A resend (the same sender and client id) inserts nothing, and
+		// its error undoes the seq taken above. ON CONFLICT DO NOTHING
+		// instead of catching a unique violation: it is portable, needs no
+		// driver error codes, and on PostgreSQL does not abort the
+		// transaction. A concurrent insert with the same client id makes
+		// this statement wait for that transaction there.
+		m.CreatedAt = s.timestamp()
+		res, err := tx.ExecContext(ctx, tx.Rebind(`
+			INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, kind, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (sender_id, client_id) DO NOTHING`),
+			m.ID, m.ConversationID, m.Seq, m.SenderID, m.ClientID, m.Body, m.Kind, m.CreatedAt)
+		if err != nil {
+			return dbErr("insert message", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return dbErr("insert message", err)
+		} else if n == 0 {
+			return errResend
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errResend):
 		m, err = messageByClientID(ctx, s.db, d.SenderID, d.ClientID)
 		if err != nil {
 			return Message{}, false, err
 		}
 		return m, false, nil
-	}
-	if err := tx.Commit(); err != nil {
-		return Message{}, false, dbErr("insert message: commit", err)
+	case errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable):
+		return Message{}, false, err
+	case err != nil:
+		return Message{}, false, dbErr("insert message", err)
 	}
 	return m, true, nil
 }

@@ -134,6 +134,73 @@ func TestStore_InsertMessage_concurrent(t *testing.T) {
 	})
 }
 
+// TestStore_InsertMessage_groupCommit: writes that share a transaction
+// (groupcommit.go) stand or fall alone. Many senders at once, a third of
+// them into a conversation that does not exist and some resending: the
+// bad ones fail with ErrNotFound, the resends get the original, and every
+// good one is stored, acknowledged with its seq, without gaps.
+func TestStore_InsertMessage_groupCommit(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	const n = 90
+	type result struct {
+		m       messaging.Message
+		created bool
+		err     error
+	}
+	res := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			d := draft(w, "sara", "emma-sara", fmt.Sprintf("gc-%d", i), "hei")
+			switch i % 3 {
+			case 1:
+				d.ConversationID = "no-such-conversation"
+			case 2:
+				d.ClientID = fmt.Sprintf("gc-%d", i-2) // a resend of the one before
+			}
+			res[i].m, res[i].created, res[i].err = w.store.InsertMessage(ctx, d)
+		})
+	}
+	wg.Wait()
+	seqs := map[int64]string{}
+	for i, r := range res {
+		switch i % 3 {
+		case 0, 2:
+			if r.err != nil {
+				t.Errorf("write %d: %v", i, r.err)
+				continue
+			}
+			if id, ok := seqs[r.m.Seq]; ok && id != r.m.ID {
+				t.Errorf("seq %d acknowledged for two messages", r.m.Seq)
+			}
+			seqs[r.m.Seq] = r.m.ID
+		case 1:
+			if !errors.Is(r.err, messaging.ErrNotFound) {
+				t.Errorf("write %d to no conversation = %v, want ErrNotFound", i, r.err)
+			}
+		}
+	}
+	for i := 0; i+2 < n; i += 3 {
+		a, b := res[i], res[i+2]
+		if a.err == nil && b.err == nil && a.m.ID != b.m.ID {
+			t.Errorf("writes %d and %d share a client id but got messages %s and %s", i, i+2, a.m.ID, b.m.ID)
+		}
+		if a.created == b.created {
+			t.Errorf("writes %d and %d: created %v and %v, want exactly one created", i, i+2, a.created, b.created)
+		}
+	}
+	stored, err := w.store.MessagesAfter(ctx, w.conv["emma-sara"], 0, 1000)
+	if err != nil || len(stored) != n/3 {
+		t.Fatalf("stored %d messages (err %v), want %d", len(stored), err, n/3)
+	}
+	for i, m := range stored {
+		if m.Seq != int64(i+1) || seqs[m.Seq] != m.ID {
+			t.Errorf("stored message %d: seq %d id %s, acknowledged as %s", i, m.Seq, m.ID, seqs[m.Seq])
+		}
+	}
+}
+
 func TestStore_messagesAreImmutable(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"familieportal/messaging"
 )
 
 // Action names a kind of access, for the audit log.
@@ -171,9 +173,15 @@ type AuditEntry struct {
 	Purpose   string    `db:"purpose"`
 }
 
-// Audit appends e to the audit log.
+// Audit appends e to the audit log, and returns once it is committed. The
+// row may share its transaction with other writes (the chat's group
+// commit): a read is allowed only after its audit row is stored, however
+// many arrive at once.
 func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
-	return insertAudit(ctx, s.db, s.now(), e)
+	now := s.now()
+	return messaging.CommitterFor(s.db).Do(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		return insertAudit(ctx, tx, now, e)
+	})
 }
 
 func insertAudit(ctx context.Context, x sqlx.ExtContext, now time.Time, e AuditEntry) error {
