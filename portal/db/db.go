@@ -98,11 +98,17 @@ func openSQLite(ctx context.Context, path string, opt Options) (*sqlx.DB, error)
 	q.Set("_stmt_cache_size", "64")
 	dsn := "file:" + path + "?" + q.Encode()
 	// Writers queue in Go rather than in SQLite's busy handler (gate.go).
-	d := sqlx.NewDb(sql.OpenDB(&gatedConnector{dsn: dsn, drv: &sqlite3.SQLiteDriver{}, gate: newGate()}), "sqlite3")
+	// Checkpoints run beside them, not inside their commits (checkpoint).
+	drv := &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec(`PRAGMA wal_autocheckpoint = 0`, nil)
+		return err
+	}}
+	d := sqlx.NewDb(sql.OpenDB(&gatedConnector{dsn: dsn, drv: drv, gate: newGate()}), "sqlite3")
 	if err := d.PingContext(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
 	}
+	go checkpoint(d, checkpointEvery)
 	// database/sql keeps only 2 idle connections by default: under
 	// concurrent load every other connection is closed after use and
 	// reopened (file open, schema parse, cold page and statement caches).
