@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,4 +112,28 @@ func TestRun_notifications(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestServeDebug_loopbackOnly(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", "192.0.2.1:6060", ":6060"} {
+		if stop, err := serveDebug(addr, slog.New(slog.DiscardHandler)); err == nil {
+			stop()
+			t.Errorf("serveDebug(%q) = nil, want a refusal: profiles are not for the network", addr)
+		}
+	}
+	addr := freeAddr(t)
+	stop, err := serveDebug(addr, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	res, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Errorf("GET goroutine profile = %d %.80q, want the profile", res.StatusCode, body)
+	}
 }
