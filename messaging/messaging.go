@@ -125,6 +125,11 @@ type Draft struct {
 	ClientID string
 	Body     string
 	Kind     MessageKind
+	// SenderName and SenderRole are the sender as the caller knows them
+	// (the Participant, from the session). Empty, InsertMessage reads them
+	// from users.
+	SenderName string
+	SenderRole Role
 }
 
 // ConversationRef is a conversation a participant may see, as the

@@ -245,6 +245,8 @@ func (s *Service) send(ctx context.Context, p Participant, conversationID, clien
 		ClientID:       clientID,
 		Body:           body,
 		Kind:           KindText,
+		SenderName:     p.Name,
+		SenderRole:     p.Role,
 	}, ack)
 	if created {
 		s.observe(ctx, m, p.Role)

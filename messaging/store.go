@@ -135,18 +135,21 @@ func (s *Store) InsertMessage(ctx context.Context, d Draft) (m Message, created 
 	if !d.Kind.Valid() || d.SenderID == "" || d.ClientID == "" {
 		return Message{}, false, fmt.Errorf("%w: incomplete draft", ErrInvalidMessage)
 	}
-	// The sender's name and role go into the ack and the live frame, read
-	// before the write transaction so as not to hold the write lock longer.
-	var sender struct {
+	// The sender's name and role go into the ack and the live frame: the
+	// caller's, or read before the write transaction so as not to hold the
+	// write lock longer.
+	sender := struct {
 		Name string `db:"name"`
 		Kind Role   `db:"kind"`
-	}
-	err = s.db.GetContext(ctx, &sender, s.db.Rebind(`SELECT name, kind FROM users WHERE id = ?`), d.SenderID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Message{}, false, fmt.Errorf("%w: unknown sender", ErrInvalidMessage)
-	}
-	if err != nil {
-		return Message{}, false, dbErr("insert message: sender", err)
+	}{d.SenderName, d.SenderRole}
+	if sender.Kind == "" {
+		err = s.db.GetContext(ctx, &sender, s.db.Rebind(`SELECT name, kind FROM users WHERE id = ?`), d.SenderID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Message{}, false, fmt.Errorf("%w: unknown sender", ErrInvalidMessage)
+		}
+		if err != nil {
+			return Message{}, false, dbErr("insert message: sender", err)
+		}
 	}
 
 	m = Message{
