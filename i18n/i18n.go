@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -85,7 +86,14 @@ type Bundle struct {
 	files      []string                              // loaded file names, for the tests
 	loc        *time.Location                        // Europe/Oslo
 	log        *slog.Logger                          // nil means slog.Default(), read at call time
+
+	// plain keeps T's answers without data, by language and ID: the
+	// catalogs never change once loaded, and a page asks for a hundred of
+	// them (go-i18n looks each up and runs its template every time).
+	plain sync.Map // plainKey -> string
 }
+
+type plainKey struct{ lang, id string }
 
 // NewBundle loads the embedded locales/*.toml files and the Europe/Oslo time
 // zone. It fails if a file is for a language we do not support, if two files
@@ -189,11 +197,18 @@ type Localizer struct {
 // Default, and a message missing everywhere comes back as its ID. Either
 // case logs a warning with the ID, never the data.
 func (l *Localizer) T(id string, data map[string]any) string {
-	cfg := &goi18n.LocalizeConfig{MessageID: id}
 	if data != nil { // a nil map in an interface is not a nil interface
-		cfg.TemplateData = data
+		return l.localize(&goi18n.LocalizeConfig{MessageID: id, TemplateData: data})
 	}
-	return l.localize(cfg)
+	k := plainKey{l.Lang, id}
+	if s, ok := l.b.plain.Load(k); ok {
+		return s.(string)
+	}
+	s := l.localize(&goi18n.LocalizeConfig{MessageID: id})
+	if _, known := l.b.messages[l.Lang][id]; known { // only catalog IDs: the memo stays bounded
+		l.b.plain.Store(k, s)
+	}
+	return s
 }
 
 // N is T for messages with plural forms. n picks the form ("one" or "other"
