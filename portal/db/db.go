@@ -99,8 +99,11 @@ func openSQLite(ctx context.Context, path string, opt Options) (*sqlx.DB, error)
 	dsn := "file:" + path + "?" + q.Encode()
 	// Writers queue in Go rather than in SQLite's busy handler (gate.go).
 	// Checkpoints run beside them, not inside their commits (checkpoint).
+	// Each connection's page cache is 1 MiB instead of 2: in WAL mode
+	// SQLite empties it whenever another connection has committed, so under
+	// chat traffic it holds little more than one statement's pages.
 	drv := &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		_, err := c.Exec(`PRAGMA wal_autocheckpoint = 0`, nil)
+		_, err := c.Exec(`PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -1024`, nil)
 		return err
 	}}
 	d := sqlx.NewDb(sql.OpenDB(&gatedConnector{dsn: dsn, drv: drv, gate: newGate()}), "sqlite3")
@@ -112,7 +115,8 @@ func openSQLite(ctx context.Context, path string, opt Options) (*sqlx.DB, error)
 	// database/sql keeps only 2 idle connections by default: under
 	// concurrent load every other connection is closed after use and
 	// reopened (file open, schema parse, cold page and statement caches).
-	d.SetMaxIdleConns(16)
+	// 16 still reopened a connection for 2 % of the CPU at 1,000 msg/s.
+	d.SetMaxIdleConns(48)
 	if err := migrate(ctx, d, SQLite); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("db: migrate %s: %w", path, err)
