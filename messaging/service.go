@@ -76,7 +76,12 @@ func (c *Config) setDefaults() {
 }
 
 // lockShards is the number of per-conversation send locks (see Service.locks).
-const lockShards = 64
+// A sender holds its lock until its message is committed and published, and
+// group commit puts only one message per lock into a transaction, so with
+// 64 the 2,000 busy conversations of portal-bench queued behind each other
+// (the block profile's biggest wait, and second-long p99s at 1,000 msg/s).
+// 4,096 channels cost about 400 KB.
+const lockShards = 4096
 
 // Service is the chat's domain operations (send, read, history, the hello
 // list) and the websocket endpoint that carries them (ServeConn). Every

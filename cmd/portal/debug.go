@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 )
 
@@ -22,6 +23,11 @@ func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return nil, errors.New("--debug-addr must be a loopback address, such as 127.0.0.1:6060")
 	}
+	// Where goroutines wait (channels, locks, the write gate) is as telling
+	// as where they run; sample waits of 100 µs and more, and one in five
+	// contended mutexes. Profiling is for performance work, so the cost is.
+	runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+	runtime.SetMutexProfileFraction(5)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
