@@ -123,31 +123,47 @@ func (c *Committer) commit(batch []*write) {
 			return err
 		}
 		defer tx.Rollback() // no-op after Commit
+		if len(batch) == 1 {
+			// Alone in the transaction, a write needs no savepoint: its
+			// error rolls the transaction back.
+			if errs[0] = batch[0].fn(batch[0].ctx, tx); errs[0] != nil {
+				return errWriteFailed
+			}
+			return tx.Commit()
+		}
+		// One Exec per boundary between writes: it closes the last write's
+		// savepoint, keeping or undoing that write, and opens the next.
+		closing := "" // what closes the open savepoint; "" while none is open
 		for i, w := range batch {
 			if err := w.ctx.Err(); err != nil {
 				errs[i] = err
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT write`); err != nil {
+			if _, err := tx.ExecContext(ctx, closing+`SAVEPOINT write`); err != nil {
 				return err
 			}
 			errs[i] = w.fn(w.ctx, tx)
-			undo := `RELEASE SAVEPOINT write`
+			closing = `RELEASE SAVEPOINT write; `
 			if errs[i] != nil {
-				undo = `ROLLBACK TO SAVEPOINT write; RELEASE SAVEPOINT write`
+				closing = `ROLLBACK TO SAVEPOINT write; RELEASE SAVEPOINT write; `
 			}
-			if _, err := tx.ExecContext(ctx, undo); err != nil {
+		}
+		if closing != "" {
+			if _, err := tx.ExecContext(ctx, closing); err != nil {
 				return err
 			}
 		}
 		return tx.Commit()
 	}()
 	for i, w := range batch {
-		if err != nil {
+		switch {
+		case errors.Is(err, errWriteFailed):
+			w.done <- errs[i] // the only write: its own error, nothing stored
+		case err != nil:
 			w.done <- fmt.Errorf("%w: %w", ErrUnavailable, err)
-			continue
+		default:
+			w.done <- errs[i]
 		}
-		w.done <- errs[i]
 	}
 }
 
@@ -166,6 +182,10 @@ func (c *Committer) single(ctx context.Context, fn func(ctx context.Context, tx 
 	}
 	return nil
 }
+
+// errWriteFailed: a batch's only write failed and was rolled back with
+// the transaction; its caller gets the write's own error.
+var errWriteFailed = errors.New("messaging: the write failed")
 
 // errResend is how InsertMessage's write says "already stored".
 var errResend = errors.New("messaging: resend")
