@@ -155,7 +155,7 @@ func runChecked(t *testing.T, f fault) verdict {
 	srv := httptest.NewServer(fs)
 	defer srv.Close()
 	ctx := context.Background()
-	fl, err := connectFleet(ctx, &target{name: "fake", addr: strings.TrimPrefix(srv.URL, "http://")}, topo, topo.Order, nil)
+	fl, err := connectFleet(ctx, &target{name: "fake", addr: strings.TrimPrefix(srv.URL, "http://")}, topo, topo.Order, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

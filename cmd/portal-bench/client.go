@@ -113,19 +113,35 @@ var dialer = &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSiz
 
 // connectFleet opens one socket per user in users, at most 64 handshakes
 // at a time, each retried a few times.
-func connectFleet(ctx context.Context, t *target, topo *topology, users []string, progress func(string)) (*fleet, error) {
+//
+// midway, if not nil, runs when the first half of the sockets is open, and
+// the time it takes is not counted in connectDur.
+func connectFleet(ctx context.Context, t *target, topo *topology, users []string, progress func(string), midway func()) (*fleet, error) {
 	fl := &fleet{t: t, topo: topo, byUser: map[string]*sock{}, convSocks: map[string][]*sock{}}
 	fl.socks = make([]*sock, len(users))
 	for i, u := range users {
 		fl.socks[i] = &sock{idx: i, user: u}
 		fl.byUser[u] = fl.socks[i]
 	}
+	half := len(fl.socks)
+	if midway != nil {
+		half /= 2
+	}
 	start := time.Now()
-	if err := fl.dialAll(ctx, fl.socks, progress); err != nil {
+	if err := fl.dialAll(ctx, fl.socks[:half], progress); err != nil {
 		fl.close()
 		return nil, err
 	}
-	fl.connectDur = time.Since(start)
+	if midway != nil {
+		fl.connectDur = time.Since(start)
+		midway()
+		start = time.Now()
+		if err := fl.dialAll(ctx, fl.socks[half:], progress); err != nil {
+			fl.close()
+			return nil, err
+		}
+	}
+	fl.connectDur += time.Since(start)
 	for _, s := range fl.socks {
 		want := topo.Users[s.user].Convs
 		diff := len(want) != len(s.hello)

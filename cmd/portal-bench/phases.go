@@ -14,10 +14,16 @@ import (
 
 // idleResult is server memory with N idle sockets.
 type idleResult struct {
-	Sockets        int     `json:"sockets"`
-	RSSBeforeKB    int64   `json:"rss_before_kb"`
-	RSSAfterKB     int64   `json:"rss_after_kb"`
-	KBPerSocket    float64 `json:"kb_per_socket"`
+	Sockets     int     `json:"sockets"`
+	RSSBeforeKB int64   `json:"rss_before_kb"`
+	RSSAfterKB  int64   `json:"rss_after_kb"`
+	KBPerSocket float64 `json:"kb_per_socket"`
+	// MarginalKB is what the second half of the sockets added, per
+	// socket: the cost of one more socket, without what the server grows
+	// once under the first connections (database connections and their
+	// caches, C allocator arenas, the heap's first growth).
+	RSSMidKB       int64   `json:"rss_mid_kb"`
+	MarginalKB     float64 `json:"marginal_kb_per_socket"`
 	ThreadsAfter   int     `json:"threads_after"`
 	GoroutinesPer  float64 `json:"goroutines_per_socket,omitempty"` // reference hubs only (expvar)
 	ConnectSeconds float64 `json:"connect_s"`
@@ -69,7 +75,15 @@ func idlePhase(ctx context.Context, sv *server, topo *topology, settle time.Dura
 		g0 = goroutines(sv.t.addr)
 	}
 	progress(fmt.Sprintf("%s: connecting %d sockets", sv.t.name, len(topo.Order)))
-	fl, err := connectFleet(ctx, sv.t, topo, topo.Order, progress)
+	var mid procStat
+	var midErr error
+	fl, err := connectFleet(ctx, sv.t, topo, topo.Order, progress, func() {
+		time.Sleep(settle)
+		mid, midErr = readProc(sv.proc.pid())
+	})
+	if err == nil {
+		err = midErr
+	}
 	if err != nil {
 		return fmt.Errorf("%w\n%s's log ends:\n%s", err, sv.t.name, lastLines(sv.proc.log.String(), 10))
 	}
@@ -83,6 +97,8 @@ func idlePhase(ctx context.Context, sv *server, topo *topology, settle time.Dura
 	sv.idle = idleResult{
 		Sockets: n, RSSBeforeKB: before.RSSKB, RSSAfterKB: after.RSSKB,
 		KBPerSocket:    float64(after.RSSKB-before.RSSKB) / float64(n),
+		RSSMidKB:       mid.RSSKB,
+		MarginalKB:     float64(after.RSSKB-mid.RSSKB) / float64(n-n/2),
 		ThreadsAfter:   after.Threads,
 		ConnectSeconds: fl.connectDur.Seconds(), Handshake: fl.connect.summary(), HelloMismatch: fl.helloDiff,
 	}

@@ -351,6 +351,10 @@ func (r *report) print(w io.Writer) {
 		idle("R", func(i *idleResult) string { return f(i.KBPerSocket, 1) }),
 		idle("RP", func(i *idleResult) string { return f(i.KBPerSocket, 1) }),
 		idle("P", func(i *idleResult) string { return f(i.KBPerSocket, 1) }), ratio("idle_kb_per_socket P/R"))
+	fmt.Fprintf(tw, "  the second half of the sockets alone (KB)\t%s\t%s\t%s\t\t\n",
+		idle("R", func(i *idleResult) string { return f(i.MarginalKB, 1) }),
+		idle("RP", func(i *idleResult) string { return f(i.MarginalKB, 1) }),
+		idle("P", func(i *idleResult) string { return f(i.MarginalKB, 1) }))
 	fmt.Fprintf(tw, "connect %d sockets (s) / handshake p99 (ms)\t%s\t%s\t%s\t%s\t\n", r.N,
 		idle("R", func(i *idleResult) string { return f(i.ConnectSeconds, 1) + " / " + f(i.Handshake.P99, 1) }),
 		idle("RP", func(i *idleResult) string { return f(i.ConnectSeconds, 1) + " / " + f(i.Handshake.P99, 1) }),
