@@ -24,6 +24,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // Role is what a person is in the portal, as the protocol shows it. The
@@ -130,6 +132,11 @@ type Draft struct {
 	// from users.
 	SenderName string
 	SenderRole Role
+
+	// audit is the allowed send's audit entry, written with the message
+	// (SendAuthorizer); nil when the caller audited already, or for the
+	// server's own posts.
+	audit func(ctx context.Context, tx *sqlx.Tx) error
 }
 
 // ConversationRef is a conversation a participant may see, as the
@@ -199,6 +206,17 @@ type Authorizer interface {
 	// sockets that receive it; see Hub for why the hub keeps no rooms. An
 	// implementation may audit the delivery here.
 	Audience(ctx context.Context, conversationID string) ([]Recipient, error)
+}
+
+// SendAuthorizer is an Authorizer that can audit an allowed send inside
+// the write that stores the message, so that a send is one write instead of
+// two. AuthorizeSend decides as Authorize does for ActionSend; a refusal
+// (or a failure) it audits itself and returns as the error. For an allowed
+// send it returns the audit entry's write, which the Store runs in the
+// message's transaction: the message and its audit entry are stored
+// together or not at all.
+type SendAuthorizer interface {
+	AuthorizeSend(ctx context.Context, p Participant, conversationID string) (audit func(ctx context.Context, tx *sqlx.Tx) error, err error)
 }
 
 // Observer is told about each message a person sent, once it is stored.

@@ -239,12 +239,7 @@ func (s *Service) send(ctx context.Context, p Participant, conversationID, clien
 	if err != nil {
 		return Message{}, err
 	}
-	// Access first, on every send: a party revoked a second ago is refused
-	// now, and a resend is not a way around the check.
-	if err := s.auth.Authorize(ctx, p, conversationID, ActionSend); err != nil {
-		return Message{}, err
-	}
-	m, created, err := s.storeAndPublish(ctx, Draft{
+	d := Draft{
 		ConversationID: conversationID,
 		SenderID:       p.UserID,
 		ClientID:       clientID,
@@ -252,7 +247,17 @@ func (s *Service) send(ctx context.Context, p Participant, conversationID, clien
 		Kind:           KindText,
 		SenderName:     p.Name,
 		SenderRole:     p.Role,
-	}, ack)
+	}
+	// Access first, on every send: a party revoked a second ago is refused
+	// now, and a resend is not a way around the check.
+	if sa, ok := s.auth.(SendAuthorizer); ok {
+		if d.audit, err = sa.AuthorizeSend(ctx, p, conversationID); err != nil {
+			return Message{}, err
+		}
+	} else if err := s.auth.Authorize(ctx, p, conversationID, ActionSend); err != nil {
+		return Message{}, err
+	}
+	m, created, err := s.storeAndPublish(ctx, d, ack)
 	if created {
 		s.observe(ctx, m, p.Role)
 	}

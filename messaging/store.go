@@ -165,6 +165,11 @@ func (s *Store) InsertMessage(ctx context.Context, d Draft) (m Message, created 
 	// The write may share its transaction with other writes (group commit,
 	// groupcommit.go); it is acknowledged only once that has committed.
 	err = CommitterFor(s.db).Do(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		if d.audit != nil {
+			if err := d.audit(ctx, tx); err != nil {
+				return dbErr("insert message: audit", err)
+			}
+		}
 		err := tx.GetContext(ctx, &m.Seq, tx.Rebind(`
 			UPDATE conversations SET last_seq = last_seq + 1
 			WHERE id = ?
@@ -199,6 +204,13 @@ func (s *Store) InsertMessage(ctx context.Context, d Draft) (m Message, created 
 	})
 	switch {
 	case errors.Is(err, errResend):
+		// Undoing the insert undid its audit entry too; the attempt is
+		// audited all the same.
+		if d.audit != nil {
+			if err := CommitterFor(s.db).Do(ctx, d.audit); err != nil {
+				return Message{}, false, dbErr("insert message: audit", err)
+			}
+		}
 		m, err = messageByClientID(ctx, s.db, d.SenderID, d.ClientID)
 		if err != nil {
 			return Message{}, false, err

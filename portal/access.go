@@ -135,6 +135,15 @@ func (s *Store) AuthorizeDocument(ctx context.Context, u User, docID string, act
 // audit records the outcome of an access decision and returns decision
 // unless the record could not be written, in which case access is refused.
 func (s *Store) audit(ctx context.Context, u User, act Action, caseID, objectID string, decision error) error {
+	if err := s.Audit(ctx, auditEntry(u, act, caseID, objectID, decision)); err != nil {
+		return fmt.Errorf("%s refused, audit failed: %w", act, err)
+	}
+	return decision
+}
+
+// auditEntry is the audit entry of u's attempt to act on objectID of
+// caseID, which decision answered.
+func auditEntry(u User, act Action, caseID, objectID string, decision error) AuditEntry {
 	outcome := "allowed"
 	switch {
 	case errors.Is(decision, ErrNotFound):
@@ -142,14 +151,11 @@ func (s *Store) audit(ctx context.Context, u User, act Action, caseID, objectID 
 	case decision != nil:
 		outcome = "failed"
 	}
-	if err := s.Audit(ctx, AuditEntry{
+	return AuditEntry{
 		ActorID: u.ID, ActorKind: u.Kind, Action: act,
 		CaseID: caseID, ObjectID: objectID, Outcome: outcome,
 		Purpose: purposeOf(u),
-	}); err != nil {
-		return fmt.Errorf("%s refused, audit failed: %w", act, err)
 	}
-	return decision
 }
 
 // purposeOf is why a person reads a case, as shown in the family's access log.

@@ -121,6 +121,22 @@ func (a ChatAccess) Authorize(ctx context.Context, p messaging.Participant, conv
 	return s.audit(ctx, u, Action("chat."+string(action)), caseID, conversationID, err)
 }
 
+var _ messaging.SendAuthorizer = ChatAccess{}
+
+// AuthorizeSend is Authorize for a send, with the audit entry of an
+// allowed send written by the chat in the message's own transaction.
+func (a ChatAccess) AuthorizeSend(ctx context.Context, p messaging.Participant, conversationID string) (func(context.Context, *sqlx.Tx) error, error) {
+	u := userOf(p)
+	s := a.store
+	act := Action("chat." + string(messaging.ActionSend))
+	caseID, err := s.conversationCase(ctx, u, conversationID)
+	if err != nil {
+		return nil, s.audit(ctx, u, act, caseID, conversationID, err)
+	}
+	e, now := auditEntry(u, act, caseID, conversationID, nil), s.now()
+	return func(ctx context.Context, tx *sqlx.Tx) error { return insertAudit(ctx, tx, now, e) }, nil
+}
+
 // conversationCase returns the case of conversationID if u may use it, by
 // canUseConversation (or the memo of its answer), or an error wrapping
 // ErrNotFound and messaging.ErrNotFound.

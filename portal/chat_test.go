@@ -266,6 +266,24 @@ func TestChat_liveBetweenParentAndCaseworker(t *testing.T) {
 	if f, _ := sara.until("error"); f["code"] != "not_found" {
 		t.Errorf("send after revocation = %v, want not_found", f)
 	}
+
+	// Every attempt is audited: the send (its entry written with the
+	// message), the resend, the refusal; and Kari's answer.
+	outcomes := func(who string) string {
+		var got []string
+		if err := e.db.Select(&got, e.db.Rebind(`
+			SELECT outcome FROM audit WHERE actor_id = ? AND action = 'chat.send' AND object_id = ?
+			ORDER BY id`), e.users[who], conv); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got, ",")
+	}
+	if got := outcomes("sara"); got != "allowed,allowed,denied" {
+		t.Errorf("Sara's chat.send audit = %s, want allowed,allowed,denied", got)
+	}
+	if got := outcomes("kari"); got != "allowed" {
+		t.Errorf("Kari's chat.send audit = %s, want allowed", got)
+	}
 }
 
 // TestChat_originIsChecked: a cross-site handshake is refused before any
