@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -118,6 +119,12 @@ type chatResult struct {
 	Ack         latency `json:"send_to_ack"`
 	Delivery    latency `json:"send_to_delivery"`
 	CPUPerMsgUs float64 `json:"cpu_us_per_msg"`
+	// ClientCores is the CPU this benchmark process used during the run,
+	// OtherCores what everything else but the server under test used: the
+	// machine's load the run did not cause (other processes, and kernel
+	// threads such as a memory monitor).
+	ClientCores float64 `json:"client_cores"`
+	OtherCores  float64 `json:"other_cores"`
 	Dropped     int64   `json:"dropped_sockets"`
 	Check       verdict `json:"check"`
 	AckedAll    int64   `json:"acked_incl_warmup"`
@@ -135,10 +142,14 @@ func chatRun(ctx context.Context, sv *server, senders [][]slot, rate float64, wa
 	}
 	ck := newChecker(resendEvery)
 	p0, _ := readProc(sv.proc.pid())
+	self0, _ := readProc(os.Getpid())
+	busy0 := machineBusy()
 	t0 := time.Now()
 	offered := fl.openLoop(ctx, ck, senders, rate, d)
 	elapsed := time.Since(t0)
 	p1, _ := readProc(sv.proc.pid())
+	self1, _ := readProc(os.Getpid())
+	busy1 := machineBusy()
 	ck.wait(5*time.Second, 60*time.Second)
 	ck.verify()
 	if warmCk != nil {
@@ -161,6 +172,9 @@ func chatRun(ctx context.Context, sv *server, senders [][]slot, rate float64, wa
 	if n := ck.acked.Load(); n > 0 {
 		r.CPUPerMsgUs = float64((p1.CPU - p0.CPU).Microseconds()) / float64(n)
 	}
+	client := self1.CPU - self0.CPU
+	r.ClientCores = client.Seconds() / elapsed.Seconds()
+	r.OtherCores = max(0, (busy1-busy0-client-(p1.CPU-p0.CPU)).Seconds()/elapsed.Seconds())
 	return r
 }
 

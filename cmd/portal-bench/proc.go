@@ -271,3 +271,23 @@ func fsyncProbe(dir string, d time.Duration) (p50, p99 float64) {
 	slices.Sort(lat)
 	return ms(lat[len(lat)/2]), ms(lat[min(len(lat)-1, len(lat)*99/100)])
 }
+
+// machineBusy returns the CPU time all processes have used, from /proc/stat
+// (every CPU's user, nice, system, irq, softirq and steal time).
+func machineBusy() time.Duration {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system _ _ irq softirq steal
+		n, _ := strconv.ParseInt(f[i], 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / time.Duration(clockTick)
+}

@@ -93,6 +93,8 @@ type fixedSummary struct {
 	DelMax   float64 `json:"delivery_max_ms"`
 	CPUPerUs float64 `json:"cpu_us_per_msg"`
 	AckedPS  float64 `json:"acked_per_s"`
+	Client   float64 `json:"client_cores"`
+	Other    float64 `json:"other_cores"`
 }
 
 func median(xs []float64) float64 {
@@ -190,7 +192,20 @@ func (r *report) finish() {
 			DelP999:  col(func(c chatResult) float64 { return c.Delivery.P999 }),
 			DelMax:   col(func(c chatResult) float64 { return c.Delivery.Max }),
 			CPUPerUs: col(func(c chatResult) float64 { return c.CPUPerMsgUs }),
+			Client:   col(func(c chatResult) float64 { return c.ClientCores }),
+			Other:    col(func(c chatResult) float64 { return c.OtherCores }),
 			AckedPS:  col(func(c chatResult) float64 { return c.AckedPerSec }),
+		}
+	}
+	// Load the run did not cause competes with the servers for the same
+	// cores, unseen by the calibration before and after.
+	if !r.Noisy {
+		worst := 0.0
+		for _, c := range r.Fixed {
+			worst = math.Max(worst, c.OtherCores)
+		}
+		if worst > 0.3 {
+			r.Noisy, r.NoisyWhy = true, fmt.Sprintf("other load of up to %.2f cores during the fixed-rate runs", worst)
 		}
 	}
 	r.Ratios = map[string]float64{}
@@ -374,6 +389,8 @@ func (r *report) print(w io.Writer) {
 		{"send→delivery p99.9 (ms)", func(s fixedSummary) float64 { return s.DelP999 }, 2, "", ""},
 		{"send→delivery max (ms)", func(s fixedSummary) float64 { return s.DelMax }, 1, "", ""},
 		{"server CPU per message (µs)", func(s fixedSummary) float64 { return s.CPUPerUs }, 0, "cpu_per_msg P/R", "cpu_per_msg P/RP"},
+		{"bench client CPU (cores)", func(s fixedSummary) float64 { return s.Client }, 2, "", ""},
+		{"everything else on the machine (cores)", func(s fixedSummary) float64 { return s.Other }, 2, "", ""},
 	}
 	fmt.Fprintf(tw, "fixed rate %.0f msg/s, median of %d runs each\t\t\t\t\t\n", r.Rate, r.Summary["P"].Runs)
 	for _, row := range rows {
