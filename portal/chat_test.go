@@ -54,20 +54,7 @@ func newChatEnv(t *testing.T) *chatEnv {
 		chat.Wait()
 		ts.Close()
 	})
-	e := &chatEnv{env: base, ts: ts, convs: map[string]string{}}
-	var rows []struct {
-		ID, Child, Member string
-	}
-	if err := base.db.Select(&rows, `
-		SELECT c.id, k.child_name AS child, u.demo_key AS member
-		FROM conversations c JOIN cases k ON k.id = c.case_id
-		JOIN conversation_members m ON m.conversation_id = c.id JOIN users u ON u.id = m.user_id`); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rows {
-		e.convs[strings.ToLower(r.Child)+"/"+r.Member] = r.ID
-	}
-	return e
+	return &chatEnv{env: base, ts: ts, convs: demoConversations(t, base)}
 }
 
 type frame map[string]any
