@@ -76,6 +76,11 @@ func (c *Committer) Do(ctx context.Context, fn func(ctx context.Context, tx *sql
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if ctx.Value(inWrite{}) != nil {
+		// The outer write's transaction holds the write lock: this one
+		// would wait for it for ever.
+		return errors.New("messaging: Committer.Do called from inside a write")
+	}
 	if !c.batch {
 		return c.single(ctx, fn)
 	}
@@ -114,7 +119,12 @@ func (c *Committer) lead() {
 
 // commit runs batch in one transaction and answers every write in it.
 func (c *Committer) commit(batch []*write) {
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	// Every write runs under the batch's context, not its caller's: a
+	// caller that gives up (a closed tab) must not interrupt a statement,
+	// which would make SQLite roll back the whole batch. A write whose
+	// caller gave up before it started is skipped, and told so; one that
+	// has started is finished.
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), inWrite{}, true), batchTimeout)
 	defer cancel()
 	errs := make([]error, len(batch))
 	err := func() error {
@@ -126,7 +136,10 @@ func (c *Committer) commit(batch []*write) {
 		if len(batch) == 1 {
 			// Alone in the transaction, a write needs no savepoint: its
 			// error rolls the transaction back.
-			if errs[0] = batch[0].fn(batch[0].ctx, tx); errs[0] != nil {
+			if errs[0] = batch[0].ctx.Err(); errs[0] != nil {
+				return errWriteFailed
+			}
+			if errs[0] = run(ctx, tx, batch[0]); errs[0] != nil {
 				return errWriteFailed
 			}
 			return tx.Commit()
@@ -142,7 +155,7 @@ func (c *Committer) commit(batch []*write) {
 			if _, err := tx.ExecContext(ctx, closing+`SAVEPOINT write`); err != nil {
 				return err
 			}
-			errs[i] = w.fn(w.ctx, tx)
+			errs[i] = run(ctx, tx, w)
 			closing = `RELEASE SAVEPOINT write; `
 			if errs[i] != nil {
 				closing = `ROLLBACK TO SAVEPOINT write; RELEASE SAVEPOINT write; `
@@ -165,6 +178,20 @@ func (c *Committer) commit(batch []*write) {
 			w.done <- errs[i]
 		}
 	}
+}
+
+// inWrite marks the context a write runs under.
+type inWrite struct{}
+
+// run runs w's function in tx. A panic in it is the write's error: the
+// batch carries other people's writes and the leader must go on.
+func run(ctx context.Context, tx *sqlx.Tx, w *write) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: a write panicked", ErrUnavailable)
+		}
+	}()
+	return w.fn(ctx, tx)
 }
 
 // single runs fn in a transaction of its own.

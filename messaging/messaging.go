@@ -129,7 +129,8 @@ type Draft struct {
 	Kind     MessageKind
 	// SenderName and SenderRole are the sender as the caller knows them
 	// (the Participant, from the session). Empty, InsertMessage reads them
-	// from users.
+	// from users. A replay reads users at its time, so a name changed while
+	// a socket is open shows the old name live and the new one on replay.
 	SenderName string
 	SenderRole Role
 

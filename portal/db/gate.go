@@ -146,13 +146,15 @@ func (c *gatedConn) QueryContext(ctx context.Context, query string, args []drive
 }
 
 func (c *gatedConn) Close() error {
+	err := c.SQLiteConn.Close()
 	if c.inTx {
 		// database/sql rolls a transaction back before it closes the
-		// connection; should it ever not, closing rolls it back in SQLite.
+		// connection; should it ever not, closing has now rolled it back
+		// in SQLite, and the next writer can have the lock.
 		c.inTx = false
 		c.gate.leave()
 	}
-	return c.SQLiteConn.Close()
+	return err
 }
 
 // writes reports whether query may change the database, by its first word.
@@ -221,6 +223,9 @@ func checkpoint(d *sqlx.DB, interval time.Duration) {
 			return
 		}
 		if err == nil {
+			// The checkpoint runs when its one row is stepped to; a driver
+			// may not step before Next.
+			rows.Next()
 			rows.Close()
 		}
 	}

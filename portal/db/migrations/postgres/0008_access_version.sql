@@ -6,8 +6,10 @@
 -- caseworker is refused at the very next frame, on every instance.
 -- Adding a table to those rules means adding it here.
 --
--- PostgreSQL version of sqlite/0008_access_version.sql: statement-level
--- triggers through one function.
+-- PostgreSQL version of sqlite/0008_access_version.sql: row-level triggers
+-- through one function, as in SQLite (a statement that changes no row, such
+-- as an INSERT ... ON CONFLICT DO NOTHING that finds its row, bumps nothing
+-- and takes no lock on access_version).
 CREATE TABLE access_version (
 	id INTEGER PRIMARY KEY CHECK (id = 1),
 	v  BIGINT NOT NULL
@@ -20,16 +22,16 @@ BEGIN
 END
 $$;
 CREATE TRIGGER access_version_conversations AFTER INSERT OR DELETE OR UPDATE OF case_id ON conversations
-	FOR EACH STATEMENT EXECUTE FUNCTION bump_access_version();
+	FOR EACH ROW EXECUTE FUNCTION bump_access_version();
 CREATE TRIGGER access_version_cases AFTER INSERT OR DELETE OR UPDATE OF id, team_id ON cases
-	FOR EACH STATEMENT EXECUTE FUNCTION bump_access_version();
+	FOR EACH ROW EXECUTE FUNCTION bump_access_version();
 CREATE TRIGGER access_version_conversation_members AFTER INSERT OR DELETE OR UPDATE OF conversation_id, user_id ON conversation_members
-	FOR EACH STATEMENT EXECUTE FUNCTION bump_access_version();
+	FOR EACH ROW EXECUTE FUNCTION bump_access_version();
 CREATE TRIGGER access_version_parties AFTER INSERT OR DELETE OR UPDATE ON parties
-	FOR EACH STATEMENT EXECUTE FUNCTION bump_access_version();
+	FOR EACH ROW EXECUTE FUNCTION bump_access_version();
 CREATE TRIGGER access_version_case_caseworkers AFTER INSERT OR DELETE OR UPDATE ON case_caseworkers
-	FOR EACH STATEMENT EXECUTE FUNCTION bump_access_version();
+	FOR EACH ROW EXECUTE FUNCTION bump_access_version();
 CREATE TRIGGER access_version_users AFTER INSERT OR DELETE OR UPDATE OF id, kind, team_id ON users
-	FOR EACH STATEMENT EXECUTE FUNCTION bump_access_version();
+	FOR EACH ROW EXECUTE FUNCTION bump_access_version();
 CREATE TRIGGER access_version_availability_absences AFTER INSERT OR DELETE OR UPDATE ON availability_absences
-	FOR EACH STATEMENT EXECUTE FUNCTION bump_access_version();
+	FOR EACH ROW EXECUTE FUNCTION bump_access_version();
