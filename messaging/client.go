@@ -73,6 +73,9 @@ type client struct {
 	// by the hub before it answers the registration.
 	user *userState
 
+	// activeAt is when the reader last told p.Active about activity.
+	activeAt time.Time
+
 	// typing is when this socket last passed on typing per conversation.
 	// Only the reader touches it. It stays nil until the first typing
 	// frame: most sockets never send one, and idle sockets are many.
@@ -275,6 +278,7 @@ func (s *Service) handle(ctx context.Context, c *client, mt int, raw []byte) boo
 			c.queue(s.errorFrame(ctx, c.p, err, clientID, in.Conversation))
 			return true
 		}
+		c.active(ctx, now)
 		if !acked {
 			// A client that has not read 64 answers is too slow, like one
 			// whose live queue is full: cut it off with 1013 (gorilla allows
@@ -329,8 +333,23 @@ func (s *Service) handle(ctx context.Context, c *client, mt int, raw []byte) boo
 			}
 		}
 		c.typing[in.Conversation] = now
+		c.active(ctx, now)
 	}
 	return true
+}
+
+// activeEvery is how often a socket tells its participant's Active hook
+// about activity.
+const activeEvery = time.Minute
+
+// active tells c's participant that they are active, at most once per
+// activeEvery. Only the reader calls it.
+func (c *client) active(ctx context.Context, now time.Time) {
+	if c.p.Active == nil || now.Sub(c.activeAt) < activeEvery {
+		return
+	}
+	c.activeAt = now
+	c.p.Active(ctx)
 }
 
 // errWriterStopped ends a replay whose socket is closing.

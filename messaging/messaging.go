@@ -57,6 +57,13 @@ type Participant struct {
 	// person's language. It is called for error frames. nil means the
 	// message ID itself is sent.
 	Translate func(messageID string) string
+	// Active, if not nil, hears that the person is doing something on a
+	// socket: they sent a message or are typing. It is called at most once
+	// a minute per socket. The portal keeps their session alive with it,
+	// so a family chatting for a long time is not signed out as idle.
+	// Pings, syncs and read receipts do not count: an open tab alone keeps
+	// nothing alive.
+	Active func(ctx context.Context)
 }
 
 // text returns the localized text for messageID.

@@ -457,3 +457,44 @@ func TestChat_formPostIsRateLimited(t *testing.T) {
 		t.Errorf("30 quick posts: %d stored, %d refused with 429; want the flood cut off near the burst of 20", stored, limited)
 	}
 }
+
+// TestChat_chattingKeepsTheSessionAlive: writing on the socket is use, like
+// a page load, so a family in a long chat is not signed out as idle; an
+// open socket alone (Kari's) keeps nothing alive, and a session that has
+// idled out once chatting stopped ends as before.
+func TestChat_chattingKeepsTheSessionAlive(t *testing.T) {
+	e := newChatEnv(t)
+	start := time.Now().UTC()
+	clock := &avClock{t: start}
+	e.store.now = clock.now
+	sara, _ := e.dial("sara")
+	kari, _ := e.dial("kari")
+	sweep := func() {
+		t.Helper()
+		if err := e.srv.sweepSessions(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	clock.set(start.Add(10 * time.Minute))
+	sara.send(frame{"type": "send", "conversation": e.convs["emma/sara"], "client_id": NewID(), "body": "Er du der?"})
+	sara.until("ack")
+
+	clock.set(start.Add(SessionIdle + 5*time.Minute)) // 20 minutes after the page load, 10 after writing
+	sweep()
+	kari.expectClosed("kari, whose open socket alone does not count as use")
+	sara.send(frame{"type": "sync", "cursors": map[string]any{}})
+	sara.until("synced")
+	// Not SessionUser, which would keep the session alive itself.
+	var alive int
+	if err := e.db.Get(&alive, e.db.Rebind(`SELECT COUNT(*) FROM sessions WHERE token_hash = ?`), hashToken(e.tokens["sara"])); err != nil || alive != 1 {
+		t.Fatalf("sara's session after chatting: %d rows (err %v), want alive", alive, err)
+	}
+
+	clock.set(start.Add(10*time.Minute + SessionIdle + time.Minute)) // idle since she wrote
+	sweep()
+	sara.expectClosed("sara, idle since she last wrote")
+	if _, err := e.store.SessionUser(context.Background(), e.tokens["sara"]); err == nil {
+		t.Error("sara's session still valid after idling out")
+	}
+}

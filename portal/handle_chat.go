@@ -36,7 +36,18 @@ func (s *Server) handleSocket(c echo.Context) error {
 	if s.chat == nil {
 		return ErrNotFound
 	}
-	if err := s.chat.ServeConn(c.Response(), c.Request(), s.participant(c)); err != nil {
+	p := s.participant(c)
+	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
+		// Writing and typing are use, like page loads: they keep the
+		// session from idling out while a family is in a long chat.
+		token := ck.Value
+		p.Active = func(ctx context.Context) {
+			if err := s.store.TouchSession(ctx, token); err != nil {
+				s.log.WarnContext(ctx, "keep session alive", "err", err)
+			}
+		}
+	}
+	if err := s.chat.ServeConn(c.Response(), c.Request(), p); err != nil {
 		// The handshake was refused (bad Origin, too many sockets) and the
 		// upgrader has already answered; nothing more to write.
 		s.log.DebugContext(c.Request().Context(), "websocket refused", "err", err)

@@ -110,9 +110,8 @@ func (s *Store) SessionUser(ctx context.Context, token string) (User, error) {
 		return User{}, ErrUnauthorized
 	}
 	if now.Sub(row.LastSeenAt) >= touchEvery {
-		if _, err := s.db.ExecContext(ctx, s.db.Rebind(
-			`UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?`), now, hash); err != nil {
-			return User{}, fmt.Errorf("touch session: %w", err)
+		if err := s.touchSession(ctx, hash, now); err != nil {
+			return User{}, err
 		}
 	}
 	u, err := s.User(ctx, row.UserID)
@@ -251,6 +250,26 @@ func (s *Server) disconnect(ctx context.Context, userID string) {
 	if err := s.chat.Disconnect(ctx, userID); err != nil && !errors.Is(err, messaging.ErrClosed) {
 		s.log.WarnContext(ctx, "disconnect sockets", "user", userID, "err", err)
 	}
+}
+
+// TouchSession keeps the session of token alive, as a page load does: the
+// chat calls it when a person writes or types on a socket. A session that
+// is already idle or expired stays ended.
+func (s *Store) TouchSession(ctx context.Context, token string) error {
+	return s.touchSession(ctx, hashToken(token), s.now())
+}
+
+// touchSession moves the last use of the session with hash to now, if it
+// is still alive.
+func (s *Store) touchSession(ctx context.Context, hash string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(`
+		UPDATE sessions SET last_seen_at = ?
+		WHERE token_hash = ? AND expires_at > ? AND last_seen_at > ?`),
+		now, hash, now, now.Add(-SessionIdle))
+	if err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return nil
 }
 
 // DeleteExpiredSessions ends every session past its idle or absolute
