@@ -270,6 +270,9 @@ func (s *Service) handle(ctx context.Context, c *client, mt int, raw []byte) boo
 	case typeSend:
 		ctx, cancel := s.op(ctx)
 		defer cancel()
+		// Before the ack: once a client holds the ack, its session has
+		// been kept alive.
+		c.active(ctx, now)
 		acked := true
 		_, err := s.send(ctx, c.p, in.Conversation, in.ClientID, *in.Body, func(m Message) {
 			acked = c.offer(encode(newAckFrame(m)))
@@ -278,7 +281,6 @@ func (s *Service) handle(ctx context.Context, c *client, mt int, raw []byte) boo
 			c.queue(s.errorFrame(ctx, c.p, err, clientID, in.Conversation))
 			return true
 		}
-		c.active(ctx, now)
 		if !acked {
 			// A client that has not read 64 answers is too slow, like one
 			// whose live queue is full: cut it off with 1013 (gorilla allows

@@ -259,13 +259,13 @@ func (s *Store) TouchSession(ctx context.Context, token string) error {
 	return s.touchSession(ctx, hashToken(token), s.now())
 }
 
-// touchSession moves the last use of the session with hash to now, if it
-// is still alive.
+// touchSession moves the last use of the session with hash forward to
+// now, if it is still alive.
 func (s *Store) touchSession(ctx context.Context, hash string, now time.Time) error {
 	_, err := s.db.ExecContext(ctx, s.db.Rebind(`
 		UPDATE sessions SET last_seen_at = ?
-		WHERE token_hash = ? AND expires_at > ? AND last_seen_at > ?`),
-		now, hash, now, now.Add(-SessionIdle))
+		WHERE token_hash = ? AND expires_at > ? AND last_seen_at > ? AND last_seen_at < ?`),
+		now, hash, now, now.Add(-SessionIdle), now)
 	if err != nil {
 		return fmt.Errorf("touch session: %w", err)
 	}
