@@ -94,6 +94,8 @@ var (
 	_ driver.QueryerContext      = (*gatedConn)(nil)
 	_ driver.ConnPrepareContext  = (*gatedConn)(nil)
 	_ driver.Pinger              = (*gatedConn)(nil)
+	_ driver.StmtExecContext     = (*gatedStmt)(nil)
+	_ driver.StmtQueryContext    = (*gatedStmt)(nil)
 	_ driver.Connector           = (*gatedConnector)(nil)
 	_ interface{ Close() error } = (*gatedConn)(nil)
 )
@@ -143,6 +145,53 @@ func (c *gatedConn) QueryContext(ctx context.Context, query string, args []drive
 		return nil, err
 	}
 	return &gatedRows{Rows: rows, gate: c.gate}, nil
+}
+
+// PrepareContext prepares a statement whose writes outside a transaction
+// pass the gate too.
+func (c *gatedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	st, err := c.SQLiteConn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return &gatedStmt{SQLiteStmt: st.(*sqlite3.SQLiteStmt), conn: c, writes: writes(query)}, nil
+}
+
+func (c *gatedConn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+// gatedStmt is a prepared statement of a gatedConn.
+type gatedStmt struct {
+	*sqlite3.SQLiteStmt
+	conn   *gatedConn
+	writes bool
+}
+
+func (s *gatedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	if s.conn.inTx {
+		return s.SQLiteStmt.ExecContext(ctx, args)
+	}
+	if err := s.conn.gate.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.conn.gate.leave()
+	return s.SQLiteStmt.ExecContext(ctx, args)
+}
+
+func (s *gatedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	if s.conn.inTx || !s.writes {
+		return s.SQLiteStmt.QueryContext(ctx, args)
+	}
+	if err := s.conn.gate.enter(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.SQLiteStmt.QueryContext(ctx, args)
+	if err != nil {
+		s.conn.gate.leave()
+		return nil, err
+	}
+	return &gatedRows{Rows: rows, gate: s.conn.gate}, nil
 }
 
 func (c *gatedConn) Close() error {

@@ -127,6 +127,18 @@ func TestGate_releasedOnEveryEnd(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("write while a transaction is open = %v, want its context's deadline", err)
 	}
+	// A prepared statement writes through the gate as well.
+	stmt, err := d.PreparexContext(ctx, `INSERT INTO t (v) VALUES (?)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	short, stop = context.WithTimeout(ctx, 50*time.Millisecond)
+	_, err = stmt.ExecContext(short, 8)
+	stop()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("prepared write while a transaction is open = %v, want its context's deadline", err)
+	}
 	cancel() // database/sql rolls the transaction back
 	write("a cancelled transaction", 7)
 
