@@ -1,6 +1,8 @@
 package portal
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -568,6 +570,44 @@ func TestStatic(t *testing.T) {
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") ||
 		!strings.HasPrefix(rec.Header().Get("Content-Type"), "text/css") {
 		t.Errorf("GET %s = %d %q %q", u, rec.Code, rec.Header().Get("Cache-Control"), rec.Header().Get("Content-Type"))
+	}
+
+	// Compressed for a browser that takes gzip, the same bytes once
+	// unpacked; plain for one that does not (or refuses it with q=0).
+	plain := rec.Body.Bytes()
+	for _, tt := range []struct {
+		accept string
+		gz     bool
+	}{{"gzip, deflate, br", true}, {"br;q=1.0, gzip;q=0.8", true}, {"", false}, {"gzip;q=0", false}, {"identity", false}} {
+		req := httptest.NewRequest(http.MethodGet, u, nil)
+		if tt.accept != "" {
+			req.Header.Set("Accept-Encoding", tt.accept)
+		}
+		rec := httptest.NewRecorder()
+		e.srv.ServeHTTP(rec, req)
+		got := rec.Body.Bytes()
+		if isGz := rec.Header().Get("Content-Encoding") == "gzip"; isGz != tt.gz {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q, want gzip %v", tt.accept, rec.Header().Get("Content-Encoding"), tt.gz)
+			continue
+		}
+		if !strings.Contains(strings.Join(rec.Header().Values("Vary"), ","), "Accept-Encoding") {
+			t.Errorf("Accept-Encoding %q: Vary = %q, want Accept-Encoding among them", tt.accept, rec.Header().Values("Vary"))
+		}
+		if tt.gz {
+			zr, err := gzip.NewReader(bytes.NewReader(got))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Body.Len() >= len(plain)/2 {
+				t.Errorf("compressed CSS is %d of %d bytes", rec.Body.Len(), len(plain))
+			}
+		}
+		if !bytes.Equal(got, plain) {
+			t.Errorf("Accept-Encoding %q: body differs from the file", tt.accept)
+		}
 	}
 	for _, p := range []string{
 		"/static/000000000000/css/app.css",
