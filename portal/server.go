@@ -46,6 +46,10 @@ type Options struct {
 	// PIDKey keys the hash under which citizens' national ids are stored
 	// (see PIDHash). Required with Citizen.
 	PIDKey []byte
+	// NotificationsOn says that the portal sends notices of new messages
+	// (an outbox with a mail server runs). Without it the notification
+	// page says so and offers no choice.
+	NotificationsOn bool
 }
 
 // Server is the portal's web application. It implements http.Handler.
@@ -159,6 +163,8 @@ func (s *Server) routes() {
 	s.e.GET("/documents/:id", s.handleDocument, u)
 	s.e.GET("/documents/:id/download", s.handleDocumentFile(true), u)
 	s.e.GET("/documents/:id/view", s.handleDocumentFile(false), u)
+	s.e.GET("/notifications", s.handleNotifications, u)
+	s.e.POST("/notifications", s.handleNotificationsSave, u)
 	s.e.GET("/availability", s.handleAvailability, u)
 	s.e.POST("/availability", s.handleAvailabilitySave, u)
 	if s.chat != nil {

@@ -231,6 +231,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		TrustedProxies: proxies,
 		Chat:           chat,
 		WaitingDays:    cfg.waitingDays,
+		// Notices are sent only through a configured mail server.
+		NotificationsOn: outbox != nil,
 	}
 	cfg.oidcOptions(&opt)
 	app, err := portal.NewServer(store, bundle, log, opt)
