@@ -91,7 +91,11 @@ type testPortal struct {
 func startPortal(t *testing.T) *testPortal {
 	t.Helper()
 	addr := freeAddr(t)
-	env := map[string]string{"PORTAL_ADDR": addr, "PORTAL_DB": filepath.Join(t.TempDir(), "portal.db")}
+	env := map[string]string{"PORTAL_ADDR": addr, "PORTAL_DB": filepath.Join(t.TempDir(), "portal.db"),
+		// Notices on, so that the notification form is on the pages the
+		// browser tests visit. Nothing falls due within a test (the first
+		// notice waits ten minutes), so nothing connects to this closed port.
+		"PORTAL_SMTP_ADDR": freeAddr(t), "PORTAL_SMTP_FROM": "Familieportalen <noreply@familieportal.example>"}
 	p := &testPortal{base: "http://" + addr, logs: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)

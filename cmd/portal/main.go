@@ -60,7 +60,7 @@ type config struct {
 	waitingDays    int
 	debugAddr      string
 
-	// Notifications to families by e-mail; off while smtpAddr is empty.
+	// Notices of new messages by e-mail; off while smtpAddr is empty.
 	smtpAddr     string
 	smtpFrom     string
 	smtpUser     string
@@ -159,7 +159,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// observer of the chat that posts through it, hence Attach.
 	avail := messaging.NewAvailabilityStore(d)
 	replier := messaging.NewAutoReplier(avail, portal.AutoReplyText(bundle), time.Now, log)
-	// Notifications to families (off without --smtp-addr): the outbox
+	// Notices of new messages (off without --smtp-addr): the outbox
 	// hears about staff messages as an observer of the chat, and its
 	// worker, with its own context, sends what is due until after HTTP
 	// shutdown.
@@ -373,7 +373,7 @@ func parseFlags(cmd string, args []string, getenv func(string) string, stderr io
 		"loopback `host:port` serving Go's profiles (/debug/pprof/) for performance work; empty: off (PORTAL_DEBUG_ADDR)")
 	fs.StringVar(&c.logLevel, "log-level", env("PORTAL_LOG_LEVEL", "info"), "debug, info, warn or error (PORTAL_LOG_LEVEL)")
 	fs.StringVar(&c.smtpAddr, "smtp-addr", env("PORTAL_SMTP_ADDR", ""),
-		"mail server `host:port` for notifications to families (port 465: TLS, otherwise STARTTLS when offered); empty turns notifications off (PORTAL_SMTP_ADDR)")
+		"mail server `host:port` for notices of new messages (port 465: TLS, otherwise STARTTLS when offered); empty turns notices off (PORTAL_SMTP_ADDR)")
 	fs.StringVar(&c.smtpFrom, "smtp-from", env("PORTAL_SMTP_FROM", ""),
 		"sender `address` of notifications, e.g. \"Familieportalen <noreply@familie.example.no>\"; must not name child welfare (PORTAL_SMTP_FROM)")
 	fs.StringVar(&c.smtpUser, "smtp-user", env("PORTAL_SMTP_USER", ""),
@@ -383,7 +383,7 @@ func parseFlags(cmd string, args []string, getenv func(string) string, stderr io
 		return c, fmt.Errorf("PORTAL_NOTIFY_DELAY: %w", err)
 	}
 	fs.DurationVar(&c.notifyDelay, "notify-delay", delay,
-		"how long a caseworker's message stays unread before the family is notified (PORTAL_NOTIFY_DELAY)")
+		"how long a new message stays unread before its reader is notified (PORTAL_NOTIFY_DELAY)")
 	fs.StringVar(&c.publicURL, "public-url", env("PORTAL_PUBLIC_URL", ""),
 		"the portal's public https `origin`, for sign-in redirects (PORTAL_PUBLIC_URL)")
 	fs.StringVar(&c.citizenIssuer, "citizen-issuer", env("PORTAL_CITIZEN_ISSUER", ""),
