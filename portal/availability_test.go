@@ -117,12 +117,6 @@ func newAvChat(t *testing.T, start time.Time) (*chatEnv, *avClock) {
 	base := newEnv(t, Options{Demo: true})
 	clock := &avClock{t: start}
 	base.store.now = clock.now
-	ts := httptest.NewUnstartedServer(nil)
-	origin := "http://" + ts.Listener.Addr().String()
-	hub := messaging.NewHub()
-	ctx, cancel := context.WithCancel(context.Background())
-	hubDone := make(chan struct{})
-	go func() { defer close(hubDone); hub.Run(ctx) }()
 	replier := messaging.NewAutoReplier(messaging.NewAvailabilityStore(base.db), AutoReplyText(base.bundle), clock.now, nil)
 	mail := &mailbox{}
 	notifier, err := messaging.NewNotifier(base.db, base.store.ChatAccess(), messaging.NotifierConfig{
@@ -133,26 +127,9 @@ func newAvChat(t *testing.T, start time.Time) (*chatEnv, *avClock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chat, err := messaging.NewService(messaging.NewStore(base.db).WithClock(clock.now), base.store.ChatAccess(), hub,
-		messaging.Config{Origins: []string{origin}, Observers: []messaging.Observer{replier, notifier}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	replier.Attach(chat)
-	srv, err := NewServer(base.store, base.bundle, base.srv.log, Options{Demo: true, Chat: chat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base.srv = srv
-	ts.Config.Handler = srv
-	ts.Start()
-	t.Cleanup(func() {
-		cancel()
-		<-hubDone
-		chat.Wait()
-		ts.Close()
-	})
-	e := &chatEnv{env: base, ts: ts, convs: demoConversations(t, base), notifier: notifier, mail: mail}
+	e, chat := startChat(t, base, messaging.NewStore(base.db).WithClock(clock.now), replier, notifier)
+	replier.Attach(chat) // before any message: the server has only just started
+	e.notifier, e.mail = notifier, mail
 	return e, clock
 }
 

@@ -30,14 +30,22 @@ type chatEnv struct {
 func newChatEnv(t *testing.T) *chatEnv {
 	t.Helper()
 	base := newEnv(t, Options{Demo: true})
+	e, _ := startChat(t, base, messaging.NewStore(base.db))
+	return e
+}
+
+// startChat serves base's portal with a chat service over store, with
+// observers, on a loopback test server, and stops both when the test ends.
+func startChat(t *testing.T, base *env, store *messaging.Store, observers ...messaging.Observer) (*chatEnv, *messaging.Service) {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	origin := "http://" + ts.Listener.Addr().String()
 	hub := messaging.NewHub()
 	ctx, cancel := context.WithCancel(context.Background())
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); hub.Run(ctx) }()
-	chat, err := messaging.NewService(messaging.NewStore(base.db), base.store.ChatAccess(), hub,
-		messaging.Config{Origins: []string{origin}})
+	chat, err := messaging.NewService(store, base.store.ChatAccess(), hub,
+		messaging.Config{Origins: []string{origin}, Observers: observers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +62,7 @@ func newChatEnv(t *testing.T) *chatEnv {
 		chat.Wait()
 		ts.Close()
 	})
-	return &chatEnv{env: base, ts: ts, convs: demoConversations(t, base)}
+	return &chatEnv{env: base, ts: ts, convs: demoConversations(t, base)}, chat
 }
 
 type frame map[string]any
