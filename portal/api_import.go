@@ -36,20 +36,27 @@ func Import(ctx context.Context, in *Ingest, fsys fs.FS) (ImportReport, error) {
 	if len(mapper) == 0 && len(posts) == 0 {
 		return r, fmt.Errorf("import: no mapper/*.json or journalposter/* files found")
 	}
-	for _, name := range mapper {
+	// put ingests one JSON file with put, as the API's PUT would.
+	put := func(name string, put func(context.Context, string, []byte) (PutResult, error)) error {
 		id, ok := importID(name, ".json")
 		if !ok {
-			return r, fmt.Errorf("import %s: the name must end in MELDINGID.json", name)
+			return fmt.Errorf("import %s: the name must end in MELDINGID.json", name)
 		}
 		body, err := fs.ReadFile(fsys, name)
 		if err != nil {
-			return r, err
+			return err
 		}
-		res, err := in.PutMappe(ctx, id, body)
+		res, err := put(ctx, id, body)
 		if err != nil {
-			return r, fmt.Errorf("import %s: %w", name, err)
+			return fmt.Errorf("import %s: %w", name, err)
 		}
 		r.count(res.Result)
+		return nil
+	}
+	for _, name := range mapper {
+		if err := put(name, in.PutMappe); err != nil {
+			return r, err
+		}
 	}
 	type doc struct {
 		name, meldingID string
@@ -58,19 +65,9 @@ func Import(ctx context.Context, in *Ingest, fsys fs.FS) (ImportReport, error) {
 	var docs []doc
 	for _, name := range posts {
 		if strings.HasSuffix(name, ".json") {
-			id, ok := importID(name, ".json")
-			if !ok {
-				return r, fmt.Errorf("import %s: the name must end in MELDINGID.json", name)
-			}
-			body, err := fs.ReadFile(fsys, name)
-			if err != nil {
+			if err := put(name, in.PutJournalpost); err != nil {
 				return r, err
 			}
-			res, err := in.PutJournalpost(ctx, id, body)
-			if err != nil {
-				return r, fmt.Errorf("import %s: %w", name, err)
-			}
-			r.count(res.Result)
 			continue
 		}
 		// LABEL.MELDINGID.N.EXT
