@@ -15,7 +15,9 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,6 +84,9 @@ func openSQLite(ctx context.Context, path string, opt Options) (*sqlx.DB, error)
 		// Every pooled connection would see its own empty database.
 		return nil, errors.New("db: an in-memory SQLite database is not supported; give a file path")
 	}
+	if err := enableQPSG(); err != nil { // before the first connection (qpsg.go)
+		return nil, err
+	}
 	sync := "NORMAL"
 	if opt.SyncFull {
 		sync = "FULL"
@@ -117,6 +122,10 @@ func openSQLite(ctx context.Context, path string, opt Options) (*sqlx.DB, error)
 	// reopened (file open, schema parse, cold page and statement caches).
 	// 16 still reopened a connection for 2 % of the CPU at 1,000 msg/s.
 	d.SetMaxIdleConns(48)
+	if v := os.Getenv("XX_MAXCONNS"); v != "" {
+		n, _ := strconv.Atoi(v)
+		d.SetMaxOpenConns(n)
+	}
 	if err := migrate(ctx, d, SQLite); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("db: migrate %s: %w", path, err)

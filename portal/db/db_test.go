@@ -71,3 +71,16 @@ func TestReady_failsWhenMigrationsAreMissing(t *testing.T) {
 		t.Error("Ready on a closed database = nil, want an error")
 	}
 }
+
+func TestOpen_keepsQueryPlansAcrossBindings(t *testing.T) {
+	d, err := Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	// Without the guarantee go-sqlite3 re-plans most statements on every
+	// execution (qpsg.go).
+	if !qpsgOfNewConnection() {
+		t.Error("a new SQLite connection has no query planner stability guarantee")
+	}
+}
