@@ -90,12 +90,16 @@ func (s *Store) SessionUser(ctx context.Context, token string) (User, error) {
 	}
 	hash := hashToken(token)
 	var row struct {
-		UserID     string    `db:"user_id"`
+		User
 		LastSeenAt time.Time `db:"last_seen_at"`
 		ExpiresAt  time.Time `db:"expires_at"`
 	}
+	// The user comes in the same query: one statement less on every page.
+	// A session whose user is gone finds no row, as before.
 	err := s.db.GetContext(ctx, &row, s.db.Rebind(`
-		SELECT user_id, last_seen_at, expires_at FROM sessions WHERE token_hash = ?`), hash)
+		SELECT `+userColumns+`, s.last_seen_at, s.expires_at
+		FROM sessions s JOIN users ON users.id = s.user_id
+		WHERE s.token_hash = ?`), hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrUnauthorized
 	}
@@ -114,11 +118,7 @@ func (s *Store) SessionUser(ctx context.Context, token string) (User, error) {
 			return User{}, err
 		}
 	}
-	u, err := s.User(ctx, row.UserID)
-	if errors.Is(err, ErrNotFound) {
-		return User{}, ErrUnauthorized
-	}
-	return u, err
+	return row.User, nil
 }
 
 // DeleteSession ends the session with token.

@@ -47,10 +47,13 @@ func (s *Store) UserByDemoKey(ctx context.Context, key string) (User, error) {
 	return s.userWhere(ctx, `demo_key = ?`, key)
 }
 
+// userColumns are the users columns a User is scanned from.
+const userColumns = `id, kind, name, lang, COALESCE(team_id, '') AS team_id, unit`
+
 func (s *Store) userWhere(ctx context.Context, where string, arg any) (User, error) {
 	var u User
 	err := s.db.GetContext(ctx, &u, s.db.Rebind(`
-		SELECT id, kind, name, lang, COALESCE(team_id, '') AS team_id, unit
+		SELECT `+userColumns+`
 		FROM users WHERE `+where), arg)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
@@ -208,35 +211,42 @@ type Overview struct {
 
 // Overview returns the case g grants, with its office and contact.
 func (s *Store) Overview(ctx context.Context, g Grant) (Overview, error) {
-	var o Overview
-	err := s.db.GetContext(ctx, &o.Case, s.db.Rebind(`
-		SELECT id, reference, child_name, status, opened_at, investigation_due, closed_at, office_id
-		FROM cases WHERE id = ?`), g.caseID)
-	if err != nil {
+	// One query for the case, its office, its caseworker's name and
+	// whether anything is withheld from the viewer: each statement costs
+	// a page of its own in SQLite, whose cache every commit empties.
+	var row struct {
+		Case
+		OfficeName      string `db:"office_name"`
+		Municipality    string `db:"office_municipality"`
+		OfficePhone     string `db:"office_phone"`
+		EmergencyPhone  string `db:"office_emergency_phone"`
+		Caseworker      string `db:"caseworker"`
+		WithheldFromYou bool   `db:"withheld"`
+	}
+	party := "" // staff are never told about withholding; "" matches no one
+	if !g.staff {
+		party = g.viewer.ID
+	}
+	err := s.db.GetContext(ctx, &row, s.db.Rebind(`
+		SELECT k.id, k.reference, k.child_name, k.status, k.opened_at, k.investigation_due,
+		       k.closed_at, k.office_id,
+		       o.name AS office_name, o.municipality AS office_municipality,
+		       o.phone AS office_phone, o.emergency_phone AS office_emergency_phone,
+		       COALESCE((SELECT u.name FROM case_caseworkers a JOIN users u ON u.id = a.user_id
+		                 WHERE a.case_id = k.id ORDER BY a.is_primary DESC, u.name LIMIT 1), '') AS caseworker,
+		       EXISTS (SELECT 1 FROM document_withheld w JOIN documents d ON d.id = w.document_id
+		               WHERE d.case_id = k.id AND w.user_id = ? AND d.withdrawn_at IS NULL) AS withheld
+		FROM cases k JOIN offices o ON o.id = k.office_id
+		WHERE k.id = ?`), party, g.caseID)
+	if err != nil { // cases.office_id references offices: no row means no case
 		return Overview{}, fmt.Errorf("get case: %w", err)
 	}
-	if o.Office, err = s.Office(ctx, o.Case.OfficeID); err != nil {
-		return Overview{}, err
-	}
-	var names []string
-	err = s.db.SelectContext(ctx, &names, s.db.Rebind(`
-		SELECT u.name FROM case_caseworkers a JOIN users u ON u.id = a.user_id
-		WHERE a.case_id = ? ORDER BY a.is_primary DESC, u.name LIMIT 1`), g.caseID)
-	if err != nil {
-		return Overview{}, fmt.Errorf("get caseworker: %w", err)
-	}
-	if len(names) > 0 {
-		o.Caseworker = names[0]
-	}
-	if !g.staff {
-		var n int
-		err = s.db.GetContext(ctx, &n, s.db.Rebind(`
-			SELECT COUNT(*) FROM document_withheld w JOIN documents d ON d.id = w.document_id
-			WHERE d.case_id = ? AND w.user_id = ? AND d.withdrawn_at IS NULL`), g.caseID, g.viewer.ID)
-		if err != nil {
-			return Overview{}, fmt.Errorf("check withheld: %w", err)
-		}
-		o.Withheld = n > 0
+	o := Overview{
+		Case: row.Case,
+		Office: Office{ID: row.OfficeID, Name: row.OfficeName, Municipality: row.Municipality,
+			Phone: row.OfficePhone, EmergencyPhone: row.EmergencyPhone},
+		Caseworker: row.Caseworker,
+		Withheld:   !g.staff && row.WithheldFromYou,
 	}
 	docs, err := s.Documents(ctx, g)
 	if err != nil {
