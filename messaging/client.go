@@ -19,9 +19,9 @@ import (
 
 // A connection has exactly two goroutines (STYLE §3.6):
 //
-//   - the reader runs on the ServeConn goroutine (the HTTP handler's, so
-//     the handler blocks for the connection's lifetime). It reads frames,
-//     does their database work, and queues its answers on reply;
+//   - the reader, started by ServeConn (the HTTP handler returns once the
+//     connection is upgraded), reads frames, does their database work,
+//     and queues its answers on reply;
 //   - the writer (writePump) is the only code that writes to the socket,
 //     except gorilla's own control frames (pong, close echo, 1009), which
 //     gorilla allows concurrently.
@@ -206,7 +206,7 @@ func (s *Service) closeNow(conn *websocket.Conn, code int) {
 }
 
 // readPump reads frames until the connection fails or closes. It runs on
-// the ServeConn goroutine.
+// the goroutine ServeConn started for the connection.
 func (s *Service) readPump(ctx context.Context, c *client) {
 	c.conn.SetReadLimit(maxFrameBytes) // a larger frame closes the socket with 1009
 	c.conn.SetReadDeadline(time.Now().Add(s.cfg.PongWait))

@@ -130,17 +130,14 @@ func NewService(store *Store, auth Authorizer, hub *Hub, cfg Config) (*Service, 
 		cfg:   cfg,
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,
-			// Zero buffer sizes make gorilla reuse the 4 KiB read and write
-			// buffers net/http allocated for the connection and hands over
-			// with the hijack. net/http keeps both alive for as long as the
-			// handler runs (that is, for the socket's life) whatever we set,
-			// so other sizes only add buffers of our own (9 KB per idle
-			// socket with 4096 each), and a WriteBufferPool saves nothing at
-			// idle but takes a second buffer for each write. The sizes limit
-			// no message (SetReadLimit does): a message longer than the
-			// write buffer goes out in fragments, as it did with 4096.
-			ReadBufferSize:  0,
-			WriteBufferSize: 0,
+			// An idle socket holds a 512-byte read buffer and no write
+			// buffer: writers take one from writeBuffers for each frame and
+			// give it back after. Chat frames are a few hundred bytes; a
+			// longer one is read in several steps or goes out in fragments.
+			// The sizes limit no message (SetReadLimit does).
+			ReadBufferSize:  512,
+			WriteBufferSize: writeBufferSize,
+			WriteBufferPool: writeBuffers,
 			CheckOrigin:     checkOrigin,
 			// No compression: frames mix what a person typed with other
 			// data, the setting for compression side channels.
@@ -155,6 +152,12 @@ func NewService(store *Store, auth Authorizer, hub *Hub, cfg Config) (*Service, 
 	}
 	return s, nil
 }
+
+// writeBufferSize is the size of the buffer a socket writes a frame
+// through; writeBuffers keeps them between writes, shared by all sockets.
+const writeBufferSize = 4096
+
+var writeBuffers = new(sync.Pool)
 
 // Disconnect closes every socket of userID (close 1008): a session ended,
 // or the person lost access. Their clients reconnect only with a valid session.
@@ -384,8 +387,9 @@ func (s *Service) typing(ctx context.Context, p Participant, conversationID stri
 	return nil
 }
 
-// ServeConn upgrades the request to a websocket for p and blocks until the
-// connection ends. It carries all of p's conversations (protocol v1,
+// ServeConn upgrades the request to a websocket for p and returns; the
+// connection then runs on goroutines of its own until it ends (Wait waits
+// for them). It carries all of p's conversations (protocol v1,
 // docs/protocol.md). The caller has authenticated p from the session;
 // access to each conversation is checked per frame through the Authorizer.
 //
@@ -399,24 +403,34 @@ func (s *Service) ServeConn(w http.ResponseWriter, r *http.Request, p Participan
 	// http.Server.Shutdown still waits for this request, so every Add
 	// happens before the Wait that follows Shutdown (STYLE §2, item 3).
 	s.conns.Add(1)
-	defer s.conns.Done()
-
 	if p.UserID == "" || !p.Role.Valid() {
+		s.conns.Done()
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		return errors.New("messaging: ServeConn without a valid participant")
 	}
 	select {
 	case <-s.hub.Done():
+		s.conns.Done()
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return ErrClosed
 	default:
 	}
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.conns.Done()
 		return fmt.Errorf("messaging: upgrade: %w", err)
 	}
-	// r.Context() stays valid until we return: we block, and after the
-	// hijack nothing else cancels it.
-	s.serve(r.Context(), newClient(p, conn, s.cfg.SendQueue))
+	// The socket does not keep the handler's goroutine: that is net/http's
+	// goroutine for the connection, whose stack grew while the request was
+	// routed and authenticated, and which holds the request and its
+	// buffers. An idle socket then costs its two goroutines, small at rest,
+	// and little else. net/http cancels the request's context when the
+	// handler returns; the socket keeps its values, not its cancellation.
+	ctx := context.WithoutCancel(r.Context())
+	c := newClient(p, conn, s.cfg.SendQueue)
+	go func() {
+		defer s.conns.Done()
+		s.serve(ctx, c)
+	}()
 	return nil
 }

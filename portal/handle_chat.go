@@ -29,9 +29,10 @@ func (s *Server) participant(c echo.Context) messaging.Participant {
 }
 
 // handleSocket serves GET /ws: one websocket per tab carrying all of the
-// user's conversations (protocol v1, docs/protocol.md). It blocks until
-// the socket closes. The chat service checks the Origin and authorizes
-// every frame through the same access check as the pages.
+// user's conversations (protocol v1, docs/protocol.md). It returns once the
+// socket is upgraded; the socket runs on the chat service's goroutines.
+// The chat service checks the Origin and authorizes every frame through
+// the same access check as the pages.
 func (s *Server) handleSocket(c echo.Context) error {
 	if s.chat == nil {
 		return ErrNotFound
