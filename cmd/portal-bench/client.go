@@ -21,6 +21,7 @@ import (
 type target struct {
 	name   string // R, RP, P
 	addr   string
+	vars   string            // where the server serves /debug/vars
 	portal bool              // the real portal: session cookie and Origin
 	tokens map[string]string // user id → session token (portal only)
 }

@@ -327,12 +327,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		if portal {
 			ready = "/readyz"
 		}
+		argv, vars := args(addr), addr
+		if portal {
+			// The portal serves its runtime's numbers on a debug address
+			// of its own, never on the address the clients use.
+			if vars, err = freeAddr(); err != nil {
+				return nil, err
+			}
+			argv = append(argv, "--debug-addr", vars)
+		}
 		progress("starting " + name)
-		p, err := startChild(ctx, name, addr, ready, filepath.Join(runDir, name+".log"), bin, args(addr)...)
+		p, err := startChild(ctx, name, addr, ready, filepath.Join(runDir, name+".log"), bin, argv...)
 		if err != nil {
 			return nil, err
 		}
-		sv := &server{t: &target{name: name, addr: addr, portal: portal, tokens: tokens}, proc: p}
+		sv := &server{t: &target{name: name, addr: addr, vars: vars, portal: portal, tokens: tokens}, proc: p}
 		servers = append(servers, sv)
 		return sv, nil
 	}

@@ -23,10 +23,16 @@ type idleResult struct {
 	// socket: the cost of one more socket, without what the server grows
 	// once under the first connections (database connections and their
 	// caches, C allocator arenas, the heap's first growth).
-	RSSMidKB       int64   `json:"rss_mid_kb"`
-	MarginalKB     float64 `json:"marginal_kb_per_socket"`
-	ThreadsAfter   int     `json:"threads_after"`
-	GoroutinesPer  float64 `json:"goroutines_per_socket,omitempty"` // reference hubs only (expvar)
+	RSSMidKB     int64   `json:"rss_mid_kb"`
+	MarginalKB   float64 `json:"marginal_kb_per_socket"`
+	ThreadsAfter int     `json:"threads_after"`
+	// What the Go runtime holds per socket (from /debug/vars): goroutines,
+	// heap in use and goroutine stacks. The rest of the RSS is the C side
+	// (SQLite's caches, the C allocator) and memory the runtime has not
+	// returned.
+	GoroutinesPer  float64 `json:"goroutines_per_socket"`
+	HeapKBPer      float64 `json:"go_heap_kb_per_socket"`
+	StackKBPer     float64 `json:"go_stack_kb_per_socket"`
 	ConnectSeconds float64 `json:"connect_s"`
 	Handshake      latency `json:"handshake"`
 	HelloMismatch  int     `json:"hello_mismatch"`
@@ -50,17 +56,27 @@ func (sv *server) stopProc() {
 	}
 }
 
-func goroutines(addr string) int {
+// goVars is what a server's /debug/vars tells of its Go side.
+type goVars struct {
+	Goroutines int `json:"goroutines"`
+	Memstats   struct {
+		HeapInuse  uint64
+		StackInuse uint64
+	} `json:"memstats"`
+}
+
+// readGoVars reads the server's /debug/vars (the reference hubs serve it
+// on their address, the portal on its --debug-addr). A server that does
+// not answer reads as zero.
+func readGoVars(addr string) goVars {
+	var v goVars
 	resp, err := http.Get("http://" + addr + "/debug/vars")
 	if err != nil {
-		return 0
+		return v
 	}
 	defer resp.Body.Close()
-	var v struct {
-		Goroutines int `json:"goroutines"`
-	}
 	json.NewDecoder(resp.Body).Decode(&v)
-	return v.Goroutines
+	return v
 }
 
 // idlePhase connects the fleet to sv and reads the server's memory before
@@ -71,10 +87,7 @@ func idlePhase(ctx context.Context, sv *server, topo *topology, settle time.Dura
 	if err != nil {
 		return err
 	}
-	g0 := 0
-	if !sv.t.portal {
-		g0 = goroutines(sv.t.addr)
-	}
+	v0 := readGoVars(sv.t.vars)
 	progress(fmt.Sprintf("%s: connecting %d sockets", sv.t.name, len(topo.Order)))
 	var mid procStat
 	var midErr error
@@ -103,9 +116,10 @@ func idlePhase(ctx context.Context, sv *server, topo *topology, settle time.Dura
 		ThreadsAfter:   after.Threads,
 		ConnectSeconds: fl.connectDur.Seconds(), Handshake: fl.connect.summary(), HelloMismatch: fl.helloDiff,
 	}
-	if !sv.t.portal {
-		sv.idle.GoroutinesPer = float64(goroutines(sv.t.addr)-g0) / float64(n)
-	}
+	v1 := readGoVars(sv.t.vars)
+	sv.idle.GoroutinesPer = float64(v1.Goroutines-v0.Goroutines) / float64(n)
+	sv.idle.HeapKBPer = (float64(v1.Memstats.HeapInuse) - float64(v0.Memstats.HeapInuse)) / 1024 / float64(n)
+	sv.idle.StackKBPer = (float64(v1.Memstats.StackInuse) - float64(v0.Memstats.StackInuse)) / 1024 / float64(n)
 	return nil
 }
 

@@ -370,6 +370,11 @@ func (r *report) print(w io.Writer) {
 		idle("R", func(i *idleResult) string { return f(i.MarginalKB, 1) }),
 		idle("RP", func(i *idleResult) string { return f(i.MarginalKB, 1) }),
 		idle("P", func(i *idleResult) string { return f(i.MarginalKB, 1) }))
+	goSide := func(i *idleResult) string {
+		return f(i.HeapKBPer, 1) + " / " + f(i.StackKBPer, 1) + " / " + f(i.GoroutinesPer, 1)
+	}
+	fmt.Fprintf(tw, "  Go heap KB / stacks KB / goroutines, per socket\t%s\t%s\t%s\t\t\n",
+		idle("R", goSide), idle("RP", goSide), idle("P", goSide))
 	fmt.Fprintf(tw, "connect %d sockets (s) / handshake p99 (ms)\t%s\t%s\t%s\t%s\t\n", r.N,
 		idle("R", func(i *idleResult) string { return f(i.ConnectSeconds, 1) + " / " + f(i.Handshake.P99, 1) }),
 		idle("RP", func(i *idleResult) string { return f(i.ConnectSeconds, 1) + " / " + f(i.Handshake.P99, 1) }),
@@ -470,6 +475,8 @@ func (r *report) print(w io.Writer) {
 		}
 		if i2, i1 := r.idleOf("P2"), r.idleOf("P"); i2 != nil && i1 != nil {
 			ab("idle RSS per socket (KB)", i2.KBPerSocket, i1.KBPerSocket)
+			ab("  second half alone (KB)", i2.MarginalKB, i1.MarginalKB)
+			ab("  Go heap + stacks (KB)", i2.HeapKBPer+i2.StackKBPer, i1.HeapKBPer+i1.StackKBPer)
 			ab("connect (s)", i2.ConnectSeconds, i1.ConnectSeconds)
 		}
 		ab("send→ack p50 (ms)", s2.AckP50, s1.AckP50)

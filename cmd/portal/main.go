@@ -252,7 +252,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "demo", cmd == "demo")
 	if cfg.debugAddr != "" {
-		stopDebug, err := serveDebug(cfg.debugAddr, log)
+		stopDebug, err := serveDebug(cfg.debugAddr, log, d)
 		if err != nil {
 			return err
 		}

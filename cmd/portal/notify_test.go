@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -116,13 +117,13 @@ func TestRun_notifications(t *testing.T) {
 
 func TestServeDebug_loopbackOnly(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", "192.0.2.1:6060", ":6060"} {
-		if stop, err := serveDebug(addr, slog.New(slog.DiscardHandler)); err == nil {
+		if stop, err := serveDebug(addr, slog.New(slog.DiscardHandler), nil); err == nil {
 			stop()
 			t.Errorf("serveDebug(%q) = nil, want a refusal: profiles are not for the network", addr)
 		}
 	}
 	addr := freeAddr(t)
-	stop, err := serveDebug(addr, slog.New(slog.DiscardHandler))
+	stop, err := serveDebug(addr, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,5 +136,20 @@ func TestServeDebug_loopbackOnly(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
 		t.Errorf("GET goroutine profile = %d %.80q, want the profile", res.StatusCode, body)
+	}
+	res, err = http.Get("http://" + addr + "/debug/vars")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars struct {
+		Goroutines int `json:"goroutines"`
+		Memstats   struct {
+			StackInuse uint64
+		} `json:"memstats"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&vars)
+	res.Body.Close()
+	if err != nil || vars.Goroutines == 0 || vars.Memstats.StackInuse == 0 {
+		t.Errorf("GET /debug/vars = %+v (%v), want the goroutines and the memory statistics", vars, err)
 	}
 }
