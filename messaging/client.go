@@ -17,21 +17,22 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// A connection has exactly two goroutines (STYLE §3.6):
+// A connection has one goroutine for good and one while it has something
+// to write (STYLE §3.6):
 //
 //   - the reader, started by ServeConn (the HTTP handler returns once the
 //     connection is upgraded), reads frames, does their database work,
-//     and queues its answers on reply;
-//   - the writer (writePump) is the only code that writes to the socket,
+//     and queues its answers as replies;
+//   - the writer (drain) is the only code that writes to the socket,
 //     except gorilla's own control frames (pong, close echo, 1009), which
-//     gorilla allows concurrently.
+//     gorilla allows concurrently. It is started when a frame is queued
+//     and none is running, and ends when the queues are empty, so an idle
+//     socket keeps no writer, no write buffer and no queue.
 //
-// The writer drains two queues: send, filled by the hub with live events,
-// and reply, filled by the reader. Only the hub closes send; the reader's
-// queue is never closed, so the reader can never send on a closed channel.
-// The writer takes replies first, which gives two orderings clients rely
-// on: hello is the first frame, and the ack of a send precedes that
-// message's own live frame on the sending socket.
+// The writer drains two queues: live frames, queued by the hub, and
+// replies, queued by the reader. It takes replies first, which gives two
+// orderings clients rely on: hello is the first frame, and the ack of a
+// send precedes that message's own live frame on the sending socket.
 
 const (
 	// replyQueue is the reader's queue to the writer. The reader waits when
@@ -56,18 +57,25 @@ type client struct {
 	p    Participant
 	conn *websocket.Conn
 
-	// send carries live frames from the hub to the writer. Only the hub
-	// closes it (and sets closeCode just before, for the writer to read
-	// after it sees the close).
-	send      chan []byte
-	closeCode int
+	// mu guards the writer's state: the queues, whether a writer runs,
+	// and how the socket is to close.
+	mu        sync.Mutex
+	live      [][]byte // frames from the hub, at most liveQueue
+	liveQueue int
+	replies   [][]byte // frames from the reader, at most replyQueue
+	ping      bool     // a ping is due
+	started   bool     // hello is queued: the writer may run
+	writing   bool     // a writer goroutine runs
+	closing   bool     // the hub has let the socket go: no more live frames
+	closeCode int      // the close code to send once the queues are empty (0: none)
+	done      bool     // the writer has finished for good
 
-	// reply carries the reader's frames to the writer. Never closed.
-	reply chan []byte
-
-	stopped    chan struct{} // closed by the writer when it takes no more frames
+	stopped    chan struct{} // closed when the writer takes no more frames
+	room       chan struct{} // the writer took a reply (the reader may be waiting)
 	readerDone chan struct{} // closed when the reader has returned
-	writerDone chan struct{} // closed when the writer has returned
+	writerDone chan struct{} // closed when the writer has finished for good
+	pinger     *time.Timer   // queues a ping when one is due
+	drainer    func()        // runs the writer (set by start)
 
 	// user holds the user's rate limits, shared by all their sockets. Set
 	// by the hub before it answers the registration.
@@ -86,9 +94,9 @@ func newClient(p Participant, conn *websocket.Conn, queue int) *client {
 	return &client{
 		p:          p,
 		conn:       conn,
-		send:       make(chan []byte, queue),
-		reply:      make(chan []byte, replyQueue),
+		liveQueue:  queue,
 		stopped:    make(chan struct{}),
+		room:       make(chan struct{}, 1),
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
@@ -97,27 +105,90 @@ func newClient(p Participant, conn *websocket.Conn, queue int) *client {
 // queue hands f to the writer, waiting while the reply queue is full. It
 // reports false if the writer has stopped.
 func (c *client) queue(f []byte) bool {
-	select {
-	case c.reply <- f:
-		return true
-	case <-c.stopped:
-		return false
+	for {
+		if ok, full := c.addReply(f); !full {
+			return ok
+		}
+		select {
+		case <-c.room:
+		case <-c.stopped:
+			return false
+		}
 	}
 }
 
 // offer hands f to the writer if there is room now; it never waits.
 func (c *client) offer(f []byte) bool {
-	select {
-	case <-c.stopped:
-		return false
-	default:
+	ok, _ := c.addReply(f)
+	return ok
+}
+
+// addReply queues f as a reply if the writer takes frames and the queue
+// has room.
+func (c *client) addReply(f []byte) (ok, full bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.done:
+		return false, false
+	case len(c.replies) >= replyQueue:
+		return false, true
 	}
-	select {
-	case c.reply <- f:
+	c.replies = append(c.replies, f)
+	c.wake()
+	return true, false
+}
+
+// deliver queues a live frame from the hub. It reports false if the queue
+// is full: the client is too slow, and the hub lets it go.
+func (c *client) deliver(f []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.done {
 		return true
-	default:
+	}
+	if len(c.live) >= c.liveQueue {
 		return false
 	}
+	c.live = append(c.live, f)
+	c.wake()
+	return true
+}
+
+// close tells the writer to write what is queued, then close the socket
+// with code (none if 0). Only the hub calls it, once per client.
+func (c *client) close(code int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closing, c.closeCode = true, code
+	c.wake()
+}
+
+// start lets the writer run, once hello is queued, and starts the pings.
+func (c *client) start(s *Service) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.started = true
+	c.pinger = time.AfterFunc(s.cfg.PongWait*9/10, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.ping = true
+		c.wake()
+	})
+	c.drainer = func() { s.drain(c) }
+	c.wake()
+}
+
+// wake starts a writer if there is work and none runs. c.mu is held.
+func (c *client) wake() {
+	if !c.started || c.writing || c.done {
+		return
+	}
+	if len(c.replies) == 0 && len(c.live) == 0 && !c.ping && !c.closing {
+		return
+	}
+	c.writing = true
+	go c.drainer()
 }
 
 func (s *Service) limits() limits {
@@ -149,7 +220,7 @@ func (s *Service) serve(ctx context.Context, c *client) {
 		s.closeNow(c.conn, code)
 		return
 	}
-	// From here on the hub may queue live events on c.send.
+	// From here on the hub may queue live events.
 	//
 	// The hello snapshot is taken after registering, never before: a message
 	// committed before the snapshot is in last_seq, one committed after it
@@ -162,14 +233,14 @@ func (s *Service) serve(ctx context.Context, c *client) {
 		s.closeNow(c.conn, websocket.CloseInternalServerErr)
 		return
 	}
-	c.reply <- hello // the queue is empty and the writer not started: cannot block
-	go s.writePump(c)
+	c.offer(hello) // the queue is empty: cannot fail
+	c.start(s)
 
 	s.readPump(ctx, c)
 
 	close(c.readerDone)
 	c.conn.Close()  // unblocks a writer stuck in a write
-	s.hub.remove(c) // closes c.send if the hub has not, which ends the writer
+	s.hub.remove(c) // lets the socket go if the hub has not, which ends the writer
 	<-c.writerDone
 }
 
@@ -417,12 +488,70 @@ func (s *Service) errorFrame(ctx context.Context, p Participant, err error, clie
 	})
 }
 
-// writePump is the only writer of c.conn. It ends when the hub closes
-// c.send (sending the close code the hub chose), or when a write fails.
-func (s *Service) writePump(c *client) {
-	defer close(c.writerDone)
-	code := s.writeLoop(c)
+// drain is the writer: it writes queued frames until the queues are
+// empty, then returns; wake starts it again when there is more. Once the
+// hub has let the socket go it writes what is left, sends the close frame
+// and finishes for good; so does a failed write.
+func (s *Service) drain(c *client) {
+	for {
+		c.mu.Lock()
+		var f []byte
+		ping, reply := false, false
+		switch {
+		case len(c.replies) > 0: // replies first: see the top of this file
+			f, c.replies[0] = c.replies[0], nil
+			c.replies = c.replies[1:]
+			reply = true
+		case len(c.live) > 0:
+			f, c.live[0] = c.live[0], nil
+			c.live = c.live[1:]
+		case c.ping:
+			c.ping, ping = false, true
+		case c.closing:
+			code := c.closeCode
+			c.mu.Unlock()
+			s.finish(c, code)
+			return
+		default:
+			// Empty: let the queues' arrays go, so an idle socket holds none.
+			c.replies, c.live = nil, nil
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if reply {
+			select {
+			case c.room <- struct{}{}:
+			default:
+			}
+		}
+		c.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteWait))
+		var err error
+		if ping {
+			err = c.conn.WriteMessage(websocket.PingMessage, nil)
+			c.pinger.Reset(s.cfg.PongWait * 9 / 10)
+		} else {
+			err = c.conn.WriteMessage(websocket.TextMessage, f)
+		}
+		if err != nil {
+			s.finish(c, 0)
+			return
+		}
+	}
+}
+
+// finish ends the writer for good: it takes no more frames, sends the
+// close frame with code (none if 0), and closes the connection, which ends
+// the reader.
+func (s *Service) finish(c *client, code int) {
+	c.mu.Lock()
+	c.done = true
+	c.replies, c.live = nil, nil
+	c.mu.Unlock()
+	c.pinger.Stop()
 	close(c.stopped)
+	defer close(c.writerDone)
 	if code != 0 {
 		if err := c.conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(code, ""), time.Now().Add(s.cfg.WriteWait)); err == nil {
@@ -437,46 +566,6 @@ func (s *Service) writePump(c *client) {
 		}
 	}
 	c.conn.Close() // unblocks the reader
-}
-
-// writeLoop writes frames and pings until c.send is closed (it returns the
-// close code to send, 0 for none) or a write fails (it returns 0).
-func (s *Service) writeLoop(c *client) int {
-	ping := time.NewTicker(s.cfg.PongWait * 9 / 10)
-	defer ping.Stop()
-	write := func(f []byte) bool {
-		c.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteWait))
-		return c.conn.WriteMessage(websocket.TextMessage, f) == nil
-	}
-	for {
-		// Replies first: see the ordering note at the top of this file.
-		select {
-		case f := <-c.reply:
-			if !write(f) {
-				return 0
-			}
-			continue
-		default:
-		}
-		select {
-		case f := <-c.reply:
-			if !write(f) {
-				return 0
-			}
-		case f, ok := <-c.send:
-			if !ok {
-				return c.closeCode
-			}
-			if !write(f) {
-				return 0
-			}
-		case <-ping.C:
-			c.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteWait))
-			if err := c.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-				return 0
-			}
-		}
-	}
 }
 
 // bucket is a token bucket (as GCRA: one timestamp, no timer): burst

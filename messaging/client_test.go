@@ -2,6 +2,7 @@ package messaging_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -744,6 +745,53 @@ func TestServeConn_deadPeerIsDropped(t *testing.T) {
 		t.Fatal("the server kept a dead peer's connection")
 	}
 	s.conn.Close()
+}
+
+// An idle socket has no writer running between frames; pings must still
+// go out on time, again and again, or a live peer would be dropped.
+func TestServeConn_livePeerIsKeptByPings(t *testing.T) {
+	c := newChat(t, func(cfg *messaging.Config) { cfg.PongWait = 300 * time.Millisecond })
+	conv := c.conv["emma-sara"]
+	sara := c.dial(t, "sara")
+	pings := make(chan struct{}, 16)
+	sara.conn.SetPingHandler(func(data string) error {
+		select {
+		case pings <- struct{}{}:
+		default:
+		}
+		return sara.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	frames := make(chan []byte, 16)
+	go func() {
+		defer close(frames)
+		for {
+			_, raw, err := sara.conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			frames <- raw
+		}
+	}()
+	// Three pings take longer than the server's read deadline without
+	// pongs (300 ms): the socket lives on only if each ping was answered.
+	for range 3 {
+		select {
+		case <-pings:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no ping from the server")
+		}
+	}
+	sara.write(sendFrame(conv, "c0ffee00-0000-4000-8000-0000000000aa", "Er dere der?"))
+	for raw := range frames {
+		var f frame
+		if err := json.Unmarshal(raw, &f); err != nil {
+			t.Fatal(err)
+		}
+		if f.Type == "ack" {
+			return
+		}
+	}
+	t.Fatal("the socket closed after pings: want it open and answering")
 }
 
 func TestHub_Disconnect(t *testing.T) {

@@ -47,9 +47,9 @@ type Event struct {
 // Ownership: the set of connected clients (users → clients) is owned by the
 // Run goroutine and touched nowhere else; every other goroutine talks to the
 // hub through its channels, and every send to a hub channel also selects on
-// done, so nothing blocks once the hub has stopped. Only Run closes a
-// client's send channel, so a send can never race a close. Delivery never
-// blocks: a client whose queue is full is cut off (close 1013), and it
+// done, so nothing blocks once the hub has stopped. Only Run queues live
+// frames for a client and lets it go (client.deliver, client.close), so a
+// frame can never follow the close. Delivery never blocks: a client whose queue is full is cut off (close 1013), and it
 // resumes with a sync.
 //
 // Why no rooms per conversation: a client's set of conversations changes
@@ -114,15 +114,15 @@ type userState struct {
 // buckets have refilled.
 const sweepInterval = time.Minute
 
-// Run serves the hub until ctx is cancelled, then closes every client's
-// send channel with close code 1001 (going away) and returns. Call it once.
+// Run serves the hub until ctx is cancelled, then lets every client go
+// with close code 1001 (going away) and returns. Call it once.
 // The writers send the close frames; Service.Wait waits for them.
 func (h *Hub) Run(ctx context.Context) {
 	defer close(h.done)
 	users := make(map[string]*userState)
 
-	// drop removes c and closes its send channel, telling its writer to send
-	// a close frame with code (none if 0) and exit. It is idempotent.
+	// drop removes c and lets it go, telling its writer to send what is
+	// queued, then a close frame with code (none if 0). It is idempotent.
 	drop := func(c *client, code int) {
 		u := users[c.p.UserID]
 		if u == nil {
@@ -132,8 +132,7 @@ func (h *Hub) Run(ctx context.Context) {
 			return
 		}
 		delete(u.clients, c)
-		c.closeCode = code // read by the writer only after it sees send closed
-		close(c.send)
+		c.close(code)
 	}
 
 	sweep := time.NewTicker(sweepInterval)
@@ -176,9 +175,7 @@ func (h *Hub) Run(ctx context.Context) {
 					continue
 				}
 				for c := range u.clients {
-					select {
-					case c.send <- e.Frame:
-					default:
+					if !c.deliver(e.Frame) {
 						// Slow consumer: cut it off rather than wait for it.
 						// Waiting here would stall every other socket.
 						drop(c, websocket.CloseTryAgainLater)
@@ -257,8 +254,8 @@ func (h *Hub) add(ctx context.Context, c *client, l limits) error {
 	return <-r.reply
 }
 
-// remove unregisters c; the hub closes c.send if it has not already. It
-// does not block once the hub has stopped (Run closed every send then).
+// remove unregisters c; the hub lets c go if it has not already. It does
+// not block once the hub has stopped (Run let every client go then).
 func (h *Hub) remove(c *client) {
 	select {
 	case h.unregister <- c:
