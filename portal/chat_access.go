@@ -242,13 +242,17 @@ func (s *Store) LastWords(ctx context.Context, ids []string) (map[string]LastWor
 	// text (usually the newest itself). Not MAX(seq) with kind = 'text': the
 	// kind is not in the index, so that read every message of every listed
 	// conversation, for every one of them (16 ms for a caseworker's 99
-	// conversations in portal-bench's data, 6 ms this way).
+	// conversations in portal-bench's data, 6 ms this way). The message is
+	// then found by (conversation_id, seq), on the index pages the walk has
+	// just read, not by its id in an index of its own: one B-tree descent
+	// fewer per conversation, into pages nothing else on the page reads.
 	q, args, err := sqlx.In(`
 		SELECT m.conversation_id, u.kind AS sender_kind, m.created_at
 		FROM conversations c
-		JOIN messages m ON m.id = (SELECT m2.id FROM messages m2
-		                           WHERE m2.conversation_id = c.id AND m2.kind = 'text'
-		                           ORDER BY m2.seq DESC LIMIT 1)
+		JOIN messages m ON m.conversation_id = c.id
+		               AND m.seq = (SELECT m2.seq FROM messages m2
+		                            WHERE m2.conversation_id = c.id AND m2.kind = 'text'
+		                            ORDER BY m2.seq DESC LIMIT 1)
 		JOIN users u ON u.id = m.sender_id
 		WHERE c.id IN (?)`, ids)
 	if err != nil {
