@@ -61,12 +61,22 @@ func TestChatAccess_keptAnswersFollowEveryChange(t *testing.T) {
 				}
 				return slices.ContainsFunc(rs, func(r messaging.Recipient) bool { return r.UserID == p.UserID })
 			}
+			listed := func() bool { // the list is kept too (directory.go)
+				refs, err := a.Conversations(ctx, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return slices.ContainsFunc(refs, func(r messaging.ConversationRef) bool { return r.ID == conv })
+			}
 			for range 2 { // the second answer comes from memory
 				if err := a.Authorize(ctx, p, conv, messaging.ActionSync); err != nil {
 					t.Fatalf("before the change: Authorize = %v, want allowed", err)
 				}
 				if !inAudience() {
 					t.Fatalf("before the change: %s not in the audience", tt.who)
+				}
+				if !listed() {
+					t.Fatalf("before the change: Conversations does not list %s", tt.conv)
 				}
 			}
 			var args []any
@@ -87,6 +97,9 @@ func TestChatAccess_keptAnswersFollowEveryChange(t *testing.T) {
 			}
 			if inAudience() {
 				t.Errorf("after the change: %s still in the audience", tt.who)
+			}
+			if listed() {
+				t.Errorf("after the change: Conversations still lists %s", tt.conv)
 			}
 		})
 	}

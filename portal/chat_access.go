@@ -81,13 +81,24 @@ func userOf(p messaging.Participant) User {
 // first name (and, for staff, the party's name).
 func (a ChatAccess) Conversations(ctx context.Context, p messaging.Participant) ([]messaging.ConversationRef, error) {
 	u := userOf(p)
+	s := a.store
+	// The list is the access rule's answer (and the titles' names), kept
+	// under access_version and directory_version (directory.go).
+	tag, err := s.memoTag(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	return s.keptConversations(ctx, tag, u)
+}
+
+// conversations is ChatAccess.Conversations without the memo.
+func (s *Store) conversations(ctx context.Context, u User) ([]messaging.ConversationRef, error) {
 	var rows []struct {
 		ID     string `db:"id"`
 		CaseID string `db:"case_id"`
 		Child  string `db:"child_name"`
 		Party  string `db:"party"`
 	}
-	s := a.store
 	err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`
 		SELECT c.id, c.case_id, k.child_name,
 		       COALESCE((SELECT MIN(u.name) FROM conversation_members m JOIN users u ON u.id = m.user_id

@@ -240,7 +240,7 @@ func newContactView(l *i18n.Localizer, c messaging.Contact, now time.Time) conta
 // caseContact is the contact card of the case g grants, for the viewer.
 func (s *Server) caseContact(c echo.Context, g Grant) (*contactView, error) {
 	now := s.store.now()
-	contact, err := s.availability().CaseContact(c.Request().Context(), g.CaseID(), now)
+	contact, err := s.store.caseContact(c.Request().Context(), g.CaseID())
 	if err != nil {
 		return nil, err
 	}
@@ -249,34 +249,16 @@ func (s *Server) caseContact(c echo.Context, g Grant) (*contactView, error) {
 }
 
 // vaktNow is the barnevernvakt's state for the footer of every page ("Åpen
-// nå, til mandag kl. 08.00."), or "" if it cannot be had; the footer's
-// fixed text still gives the number and the hours.
-func (s *Server) vaktNow(ctx context.Context, l *i18n.Localizer, o Office) string {
-	if o.ID == "" {
-		return ""
-	}
-	settings, err := s.availability().OfficeSettings(ctx, o.ID)
-	if err != nil {
-		s.log.WarnContext(ctx, "footer: office settings", "office", o.ID, "err", err)
-		return ""
-	}
-	text, _ := stateText(l, settings.Barnevernvakt().Schedule(), messaging.ChannelPhone, s.store.now())
+// nå, til mandag kl. 08.00.") on the office's settings.
+func vaktNow(l *i18n.Localizer, settings messaging.OfficeSettings, now time.Time) string {
+	text, _ := stateText(l, settings.Barnevernvakt().Schedule(), messaging.ChannelPhone, now)
 	return text
 }
 
 // outsideChatHours reports whether staff member u's own chat is closed now,
 // for the inbox banner.
 func (s *Server) outsideChatHours(ctx context.Context, u User) (bool, error) {
-	a := s.availability()
-	officeID, err := a.UserOffice(ctx, u.ID)
-	if err != nil {
-		return false, err
-	}
-	office, err := a.OfficeSettings(ctx, officeID)
-	if err != nil {
-		return false, err
-	}
-	sched, err := a.Schedule(ctx, u.ID, office)
+	sched, err := s.store.ownSchedule(ctx, u.ID)
 	if err != nil {
 		return false, err
 	}

@@ -70,9 +70,15 @@ func (s *Server) render(c echo.Context, status int, name, title string, data any
 	p.CSRF, _ = c.Get(ctxCSRF).(string)
 	p.Nonce, _ = c.Get(ctxNonce).(string)
 	// The emergency numbers are on every page, signed in or not.
-	if o, err := s.store.DefaultOffice(c.Request().Context()); err == nil {
-		p.Office = o
-		p.Vakt = s.vaktNow(c.Request().Context(), p.L, o)
+	// Without the office's settings the footer still has the numbers and
+	// the fixed hours, only not whether the barnevernvakt answers now.
+	o, settings, ok, err := s.store.footerOffice(c.Request().Context())
+	if err != nil {
+		s.log.WarnContext(c.Request().Context(), "footer: office", "office", o.ID, "err", err)
+	}
+	p.Office = o
+	if ok {
+		p.Vakt = vaktNow(p.L, settings, s.store.now())
 	}
 	return c.Render(status, name, p)
 }

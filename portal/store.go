@@ -19,7 +19,8 @@ type Store struct {
 	db  *sqlx.DB
 	now func() time.Time // the clock; tests set it
 
-	memo accessMemo // the chat's access answers (access_memo.go)
+	memo accessMemo    // the chat's access answers (access_memo.go)
+	dir  directoryMemo // offices, contacts, conversation lists (directory.go)
 }
 
 // NewStore returns a Store over an opened, migrated database.
