@@ -372,6 +372,30 @@ func (fl *fleet) senders(seed uint64) [][]slot {
 	return out
 }
 
+// firstMessages returns one slot per conversation that senders use, with
+// a family member as the sender where the conversation has one: the
+// sends that take every conversation out of its cold state.
+func (fl *fleet) firstMessages(senders [][]slot) [][]slot {
+	pick := map[string]slot{}
+	var order []string
+	for _, ss := range senders {
+		for _, sl := range ss {
+			old, seen := pick[sl.conv]
+			if !seen {
+				order = append(order, sl.conv)
+			}
+			if !seen || fl.topo.Users[old.s.user].Role != "citizen" && fl.topo.Users[sl.s.user].Role == "citizen" {
+				pick[sl.conv] = sl
+			}
+		}
+	}
+	out := make([][]slot, len(order))
+	for i, c := range order {
+		out[i] = []slot{pick[c]}
+	}
+	return out
+}
+
 // openLoop sends at rate messages per second for d, paced by "target =
 // rate × elapsed" (no ticker per message), and returns how many it sent.
 func (fl *fleet) openLoop(ctx context.Context, ck *checker, senders [][]slot, rate float64, d time.Duration) int {

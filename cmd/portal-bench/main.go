@@ -407,6 +407,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			sv.addAcked(st)
 		}
 	}
+	// coldFor sends the first message of every conversation the runs use,
+	// measured on its own: in the evening the chat is closed, so the
+	// portal answers each conversation's first family message with an
+	// automatic reply (a second write and fan-out) and fills its kept
+	// access answers. The fixed-rate runs after it measure the steady state.
+	coldFor := func(sv *server, senders [][]slot) {
+		first := sv.fleet.firstMessages(senders)
+		progress(fmt.Sprintf("%s: the first message in each of %d conversations", sv.t.name, len(first)))
+		d := time.Duration(float64(len(first)) / cfg.rate * float64(time.Second))
+		res := chatRun(ctx, sv, first, cfg.rate, 0, d+time.Millisecond, 0)
+		rep.Cold = append(rep.Cold, res)
+		sv.addAcked(res)
+	}
 	senders := map[*server][][]slot{}
 	if together {
 		for _, sv := range chatServers {
@@ -415,6 +428,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			}
 			rep.Idle = append(rep.Idle, namedIdle{sv.t.name, sv.idle})
 			senders[sv] = sv.fleet.senders(cfg.seed)
+		}
+		for _, sv := range chatServers {
+			coldFor(sv, senders[sv])
 		}
 		for i := 0; i < cfg.pairs && ctx.Err() == nil; i++ {
 			for _, sv := range chatServers {
@@ -431,6 +447,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			}
 			rep.Idle = append(rep.Idle, namedIdle{sv.t.name, sv.idle})
 			senders[sv] = sv.fleet.senders(cfg.seed)
+			coldFor(sv, senders[sv])
 			for i := 0; i < cfg.pairs && ctx.Err() == nil; i++ {
 				fixedFor(sv, senders[sv])
 			}

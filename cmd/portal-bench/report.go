@@ -69,6 +69,7 @@ type report struct {
 	Noisy       bool          `json:"noisy"`
 	NoisyWhy    string        `json:"noisy_why,omitempty"`
 	Idle        []namedIdle   `json:"idle"`
+	Cold        []chatResult  `json:"first_messages"` // one per conversation, before the fixed-rate runs
 	Fixed       []chatResult  `json:"fixed_rate"`
 	Ramp        []rampResult  `json:"ramp"`
 	HTTP        []*httpResult `json:"http"`
@@ -260,6 +261,11 @@ func (r *report) finish() {
 		r.Failed = true
 		r.Failures = append(r.Failures, fmt.Sprintf(format, args...))
 	}
+	for _, f := range r.Cold {
+		if f.Check.failed() {
+			fail("%s first messages: %s", f.Target, f.Check.short())
+		}
+	}
 	for _, f := range r.Fixed {
 		if f.Check.failed() {
 			fail("%s fixed rate: %s", f.Target, f.Check.short())
@@ -397,6 +403,18 @@ func (r *report) print(w io.Writer) {
 		{"bench client CPU (cores)", func(s fixedSummary) float64 { return s.Client }, 2, "", ""},
 		{"everything else on the machine (cores)", func(s fixedSummary) float64 { return s.Other }, 2, "", ""},
 	}
+	cold := func(t string) string {
+		for _, c := range r.Cold {
+			if c.Target == t {
+				return f(c.Delivery.P50, 1) + " / " + f(c.Delivery.P99, 1)
+			}
+		}
+		return "-"
+	}
+	if len(r.Cold) > 0 {
+		fmt.Fprintf(tw, "first message in each of %d conversations, %.0f msg/s\t\t\t\t\t\n", r.Cold[0].Offered, r.Rate)
+		fmt.Fprintf(tw, "  send→delivery p50 / p99 (ms)\t%s\t%s\t%s\t\t\n", cold("R"), cold("RP"), cold("P"))
+	}
 	fmt.Fprintf(tw, "fixed rate %.0f msg/s, median of %d runs each\t\t\t\t\t\n", r.Rate, r.Summary["P"].Runs)
 	for _, row := range rows {
 		rp := "-"
@@ -427,7 +445,7 @@ func (r *report) print(w io.Writer) {
 	checks := func(t string) string {
 		var lost, dup, reo int64
 		seen := false
-		for _, c := range r.Fixed {
+		for _, c := range slices.Concat(r.Cold, r.Fixed) {
 			if c.Target == t {
 				seen = true
 				lost, dup, reo = lost+c.Check.Lost, dup+c.Check.Duplicate, reo+c.Check.Reordered
