@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -134,11 +135,68 @@ func (s *Store) AuthorizeDocument(ctx context.Context, u User, docID string, act
 
 // audit records the outcome of an access decision and returns decision
 // unless the record could not be written, in which case access is refused.
+// Under a page's audit batch (withAuditBatch) the record is only added to
+// the batch, which the page writes before it answers.
 func (s *Store) audit(ctx context.Context, u User, act Action, caseID, objectID string, decision error) error {
-	if err := s.Audit(ctx, auditEntry(u, act, caseID, objectID, decision)); err != nil {
+	e := auditEntry(u, act, caseID, objectID, decision)
+	if b, ok := ctx.Value(auditBatchKey{}).(*auditBatch); ok {
+		e.At = s.now()
+		b.mu.Lock()
+		b.entries = append(b.entries, e)
+		b.mu.Unlock()
+		return decision
+	}
+	if err := s.Audit(ctx, e); err != nil {
 		return fmt.Errorf("%s refused, audit failed: %w", act, err)
 	}
 	return decision
+}
+
+// auditBatch holds the audit entries of the access decisions of one page
+// (the case page decides on the case, the chat's history and its read
+// cursor), so they are written in one write instead of one each: every
+// write is a commit, and every commit empties the page caches of SQLite's
+// other connections. The entries are the same as without a batch.
+type auditBatch struct {
+	mu      sync.Mutex
+	entries []AuditEntry
+}
+
+type auditBatchKey struct{}
+
+// withAuditBatch returns ctx with a new, empty audit batch. Whoever makes
+// one must call writeAuditBatch with it before anything that was read
+// under it leaves the server, and refuse the page if that fails: the
+// batch is what keeps those reads fail-closed. (A write made under the
+// batch, such as moving a read cursor, is not undone if the batch then
+// cannot be written; the page is refused all the same.)
+func withAuditBatch(ctx context.Context) (context.Context, *auditBatch) {
+	b := &auditBatch{}
+	return context.WithValue(ctx, auditBatchKey{}, b), b
+}
+
+// writeAuditBatch writes b's entries in one write through the group
+// committer, and empties b.
+func (s *Store) writeAuditBatch(ctx context.Context, b *auditBatch) error {
+	b.mu.Lock()
+	entries := b.entries
+	b.entries = nil
+	b.mu.Unlock()
+	if len(entries) == 0 {
+		return nil
+	}
+	err := messaging.CommitterFor(s.db).Do(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		for _, e := range entries {
+			if err := insertAudit(ctx, tx, e.At, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s refused, audit failed: %w", entries[0].Action, err)
+	}
+	return nil
 }
 
 // auditEntry is the audit entry of u's attempt to act on objectID of

@@ -105,7 +105,14 @@ func (s *Server) handleTimeline(c echo.Context) error {
 // renderCase loads a case page's parts and renders it, titled with the
 // child's first name.
 func (s *Server) renderCase(c echo.Context, act Action, parts casePart, page, titleID string) error {
+	// The page's access decisions (the case, the chat's history and read
+	// cursor) are audited in one write, before anything is rendered.
+	ctx, batch := withAuditBatch(c.Request().Context())
+	c.SetRequest(c.Request().WithContext(ctx))
 	v, err := s.loadCase(c, act, parts)
+	if werr := s.store.writeAuditBatch(ctx, batch); werr != nil {
+		return werr // fail closed, refused or not
+	}
 	if err != nil {
 		return err
 	}
