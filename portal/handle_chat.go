@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -122,17 +123,31 @@ func (s *Server) chatViewOf(c echo.Context, cv messaging.ConversationSummary) (c
 	return v, nil
 }
 
-// caseConversations returns the conversations of a case the viewer may use.
+// caseConversations returns the conversations of a case the viewer may
+// use, as the chat lists them (Service.Conversations), without reading the
+// unread counts of the viewer's conversations in other cases.
 func (s *Server) caseConversations(ctx context.Context, p messaging.Participant, caseID string) ([]messaging.ConversationSummary, error) {
-	all, err := s.chat.Conversations(ctx, p)
+	all, err := s.store.ChatAccess().Conversations(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	var ids []string
+	titles := map[string]string{}
+	for _, r := range all {
+		if r.CaseID == caseID {
+			ids = append(ids, r.ID)
+			titles[r.ID] = r.Title
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	out, err := messaging.NewStore(s.store.db).Summaries(ctx, p.UserID, ids)
 	if err != nil {
 		return nil, err
 	}
-	var out []messaging.ConversationSummary
-	for _, cv := range all {
-		if cv.CaseID == caseID {
-			out = append(out, cv)
-		}
+	for i := range out {
+		out[i].Title = titles[out[i].ID]
 	}
 	return out, nil
 }
