@@ -73,9 +73,23 @@ func (l *Localizer) Time(t time.Time) string {
 		return ""
 	}
 	t = t.In(l.b.loc)
-	return l.T("format_time", map[string]any{
+	// Kept per language and minute of the day (at most 3 × 1,440): a
+	// chat page shows the time of up to 50 messages, and each would run
+	// go-i18n's template.
+	k := clockKey{l.Lang, t.Hour()*60 + t.Minute()}
+	if s, ok := l.b.clock.Load(k); ok {
+		return s.(string)
+	}
+	s := l.T("format_time", map[string]any{
 		"Hour": fmt.Sprintf("%02d", t.Hour()), "Minute": fmt.Sprintf("%02d", t.Minute()),
 	})
+	l.b.clock.Store(k, s)
+	return s
+}
+
+type clockKey struct {
+	lang   string
+	minute int // of the day
 }
 
 // DateTime formats t as Date and Time together: "3. desember 2026 kl. 14.30"

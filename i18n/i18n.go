@@ -91,6 +91,8 @@ type Bundle struct {
 	// catalogs never change once loaded, and a page asks for a hundred of
 	// them (go-i18n looks each up and runs its template every time).
 	plain sync.Map // plainKey -> string
+	// clock keeps Time's answers, by language and minute of the day.
+	clock sync.Map // clockKey -> string
 }
 
 type plainKey struct{ lang, id string }

@@ -72,11 +72,17 @@ type chatView struct {
 	NoCase   bool   // the viewer may not open the case (a substitute): no link to it
 }
 
-// chatMessage is a message with the day separator it may start.
+// chatMessage is a message with the day separator it may start, and its
+// words already made: a page shows up to historyLen of them, and every
+// function a template calls costs a reflective call per message.
 type chatMessage struct {
 	messaging.Message
-	Day  string // "I dag", "I går", "Mandag 30. november": set on the first of each day
-	Mine bool
+	Day    string // "I dag", "I går", "Mandag 30. november": set on the first of each day
+	Mine   bool
+	Class  string // "msg", with " mine" and " system" as they apply
+	Sender string // "Kari Nordmann · Saksbehandler", or the automatic reply's label; not for Mine
+	ISO    string // CreatedAt in RFC 3339, UTC
+	Clock  string // CreatedAt's time of day in the viewer's language
 }
 
 // conversationView loads conversation id for the page, authorized for the
@@ -113,7 +119,23 @@ func (s *Server) chatViewOf(c echo.Context, cv messaging.ConversationSummary) (c
 	now := time.Now()
 	last := ""
 	for _, m := range msgs {
-		cm := chatMessage{Message: m, Mine: m.SenderID == p.UserID}
+		cm := chatMessage{Message: m, Mine: m.SenderID == p.UserID, Class: "msg",
+			ISO: m.CreatedAt.UTC().Format(time.RFC3339), Clock: l.Time(m.CreatedAt)}
+		if cm.Mine {
+			cm.Class += " mine"
+		}
+		if m.Kind != messaging.KindText {
+			cm.Class += " system"
+		}
+		switch {
+		case cm.Mine:
+		case m.Kind != messaging.KindText:
+			cm.Sender = l.T("chat_auto_reply", nil)
+		case m.SenderRole.Staff():
+			cm.Sender = m.SenderName + " · " + l.T("kind_"+string(m.SenderRole), nil)
+		default:
+			cm.Sender = m.SenderName
+		}
 		if d := l.Day(m.CreatedAt, now); d != last {
 			cm.Day, last = d, d
 		}
