@@ -335,7 +335,61 @@ const summaryBatch = 500
 // seq and userID's unread count: messages after userID's read cursor that
 // someone else sent. The result is in the order of conversationIDs.
 func (s *Store) Summaries(ctx context.Context, userID string, conversationIDs []string) ([]ConversationSummary, error) {
-	byID := make(map[string]ConversationSummary, len(conversationIDs))
+	rows, err := s.summaries(ctx, userID, conversationIDs, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ConversationSummary, len(rows))
+	for i, r := range rows {
+		out[i] = r.ConversationSummary
+	}
+	return out, nil
+}
+
+// LastText is the newest message a person wrote in a conversation (not an
+// automatic reply or a notice): its sender's role, read at read time, and
+// when it was sent. At is zero in a conversation without one.
+type LastText struct {
+	SenderRole Role
+	At         time.Time // UTC
+}
+
+// InboxSummary is a conversation's summary with its LastText.
+type InboxSummary struct {
+	ConversationSummary
+	Last LastText
+}
+
+// InboxSummaries is Summaries with each conversation's LastText, for a
+// caseworker's inbox, in one statement: both read the newest index pages
+// of each conversation's messages, which a second statement would read
+// again (SQLite empties a connection's page cache after another's commit).
+func (s *Store) InboxSummaries(ctx context.Context, userID string, conversationIDs []string) ([]InboxSummary, error) {
+	return s.summaries(ctx, userID, conversationIDs, true)
+}
+
+// summaries is Summaries, with the LastText of each conversation if
+// withLast.
+func (s *Store) summaries(ctx context.Context, userID string, conversationIDs []string, withLast bool) ([]InboxSummary, error) {
+	// Per conversation, walk its messages from the newest back to the
+	// first text (usually the newest itself); the kind is not in the
+	// index, so MAX(seq) with kind = 'text' would read every message.
+	last, lastJoin := `'' AS last_role, NULL AS last_at`, ``
+	if withLast {
+		last = `COALESCE(lu.kind, '') AS last_role, lm.created_at AS last_at`
+		lastJoin = `
+			LEFT JOIN messages lm ON lm.conversation_id = c.id
+			      AND lm.seq = (SELECT m2.seq FROM messages m2
+			                    WHERE m2.conversation_id = c.id AND m2.kind = 'text'
+			                    ORDER BY m2.seq DESC LIMIT 1)
+			LEFT JOIN users lu ON lu.id = lm.sender_id`
+	}
+	type row struct {
+		ConversationSummary
+		LastRole Role         `db:"last_role"`
+		LastAt   sql.NullTime `db:"last_at"`
+	}
+	byID := make(map[string]InboxSummary, len(conversationIDs))
 	for start := 0; start < len(conversationIDs); start += summaryBatch {
 		ids := conversationIDs[start:min(start+summaryBatch, len(conversationIDs))]
 		// A user has a cursor in at most one of the two tables (members are
@@ -345,23 +399,28 @@ func (s *Store) Summaries(ctx context.Context, userID string, conversationIDs []
 			       (SELECT COUNT(*) FROM messages m
 			        WHERE m.conversation_id = c.id
 			          AND m.seq > COALESCE(cm.last_read_seq, cr.last_read_seq, 0)
-			          AND m.sender_id <> ?) AS unread
+			          AND m.sender_id <> ?) AS unread,
+			       `+last+`
 			FROM conversations c
 			LEFT JOIN conversation_members cm ON cm.conversation_id = c.id AND cm.user_id = ?
-			LEFT JOIN conversation_reads cr ON cr.conversation_id = c.id AND cr.user_id = ?
+			LEFT JOIN conversation_reads cr ON cr.conversation_id = c.id AND cr.user_id = ?`+lastJoin+`
 			WHERE c.id IN (?)`, userID, userID, userID, ids)
 		if err != nil {
 			return nil, fmt.Errorf("messaging: summaries: %w", err)
 		}
-		var rows []ConversationSummary
+		var rows []row
 		if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
 			return nil, dbErr("summaries", err)
 		}
 		for _, r := range rows {
-			byID[r.ID] = r
+			sum := InboxSummary{ConversationSummary: r.ConversationSummary}
+			if r.LastAt.Valid {
+				sum.Last = LastText{SenderRole: r.LastRole, At: r.LastAt.Time.UTC()}
+			}
+			byID[r.ID] = sum
 		}
 	}
-	out := make([]ConversationSummary, 0, len(byID))
+	out := make([]InboxSummary, 0, len(byID))
 	for _, id := range conversationIDs {
 		if r, ok := byID[id]; ok {
 			out = append(out, r)

@@ -339,6 +339,47 @@ func TestStore_readCursorsAndUnread(t *testing.T) {
 	}
 }
 
+// TestStore_InboxSummaries: the inbox's summaries are Summaries with the
+// newest message a person wrote; automatic replies and notices do not
+// count, and a conversation without such a message has none.
+func TestStore_InboxSummaries(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	for i, d := range []messaging.Draft{
+		draft(w, "kari", "emma-sara", "i-0", "hei"),
+		draft(w, "sara", "emma-sara", "i-1", "hei"),
+		{ConversationID: w.conv["emma-sara"], SenderID: w.ids["kari"], ClientID: "i-2", Body: "stengt", Kind: messaging.KindAutoReply},
+		{ConversationID: w.conv["emma-jonas"], SenderID: w.ids["kari"], ClientID: "i-3", Body: "stengt", Kind: messaging.KindAutoReply},
+	} {
+		if _, _, err := w.store.InsertMessage(ctx, d); err != nil {
+			t.Fatalf("InsertMessage #%d: %v", i, err)
+		}
+	}
+	ids := []string{w.conv["emma-jonas"], "missing", w.conv["emma-sara"]}
+	got, err := w.store.InboxSummaries(ctx, w.ids["kari"], ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := w.store.Summaries(ctx, w.ids["kari"], ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || len(want) != 2 {
+		t.Fatalf("InboxSummaries = %+v, Summaries = %+v; want 2 each", got, want)
+	}
+	for i := range got {
+		if got[i].ConversationSummary != want[i] {
+			t.Errorf("InboxSummaries[%d] = %+v, want Summaries' %+v", i, got[i].ConversationSummary, want[i])
+		}
+	}
+	if got[0].Last != (messaging.LastText{}) {
+		t.Errorf("last text with only an automatic reply = %+v, want none", got[0].Last)
+	}
+	if l := got[1].Last; l.SenderRole != messaging.RoleCitizen || l.At.IsZero() || l.At.Location() != time.UTC {
+		t.Errorf("last text = %+v, want Sara's, in UTC", l)
+	}
+}
+
 func TestStore_CreateConversation(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -231,50 +230,4 @@ func (a ChatAccess) Audience(ctx context.Context, conversationID string) ([]mess
 	}
 	s.memo.keepAudience(version, today, conversationID, rs)
 	return rs, nil
-}
-
-// LastWord is who wrote the newest message a person wrote in a
-// conversation (automatic replies and notices do not count), and when.
-type LastWord struct {
-	ConversationID string    `db:"conversation_id"`
-	SenderKind     Kind      `db:"sender_kind"`
-	At             time.Time `db:"created_at"`
-}
-
-// LastWords returns the last word of each of the conversations ids, which
-// the caller got from ChatAccess.Conversations (so they are the viewer's).
-// A conversation without messages is missing from the map.
-func (s *Store) LastWords(ctx context.Context, ids []string) (map[string]LastWord, error) {
-	out := make(map[string]LastWord, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	// Per conversation, walk its messages from the newest back to the first
-	// text (usually the newest itself). Not MAX(seq) with kind = 'text': the
-	// kind is not in the index, so that read every message of every listed
-	// conversation, for every one of them (16 ms for a caseworker's 99
-	// conversations in portal-bench's data, 6 ms this way). The message is
-	// then found by (conversation_id, seq), on the index pages the walk has
-	// just read, not by its id in an index of its own: one B-tree descent
-	// fewer per conversation, into pages nothing else on the page reads.
-	q, args, err := sqlx.In(`
-		SELECT m.conversation_id, u.kind AS sender_kind, m.created_at
-		FROM conversations c
-		JOIN messages m ON m.conversation_id = c.id
-		               AND m.seq = (SELECT m2.seq FROM messages m2
-		                            WHERE m2.conversation_id = c.id AND m2.kind = 'text'
-		                            ORDER BY m2.seq DESC LIMIT 1)
-		JOIN users u ON u.id = m.sender_id
-		WHERE c.id IN (?)`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("last words: %w", err)
-	}
-	var rows []LastWord
-	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
-		return nil, fmt.Errorf("last words: %w", err)
-	}
-	for _, r := range rows {
-		out[r.ConversationID] = r
-	}
-	return out, nil
 }

@@ -240,7 +240,9 @@ func (s *Server) handlePostMessage(c echo.Context) error {
 // inboxRow is one conversation in a caseworker's inbox.
 type inboxRow struct {
 	messaging.ConversationSummary
-	LastWord
+	// Last is who wrote the newest message a person wrote (automatic
+	// replies and notices do not count), and when.
+	Last    messaging.LastText
 	Waiting string // how long the family has waited, when the last word is theirs
 }
 
@@ -253,15 +255,20 @@ func (s *Server) handleInbox(c echo.Context) error {
 		return ErrNotFound
 	}
 	ctx := c.Request().Context()
-	all, err := s.chat.Conversations(ctx, s.participant(c))
+	// The conversations as the chat lists them (Service.Conversations),
+	// with their last words read in the same statement as their unread
+	// counts.
+	refs, err := s.store.ChatAccess().Conversations(ctx, s.participant(c))
 	if err != nil {
-		return err
+		return fmt.Errorf("list conversations: %w", err)
 	}
-	ids := make([]string, len(all))
-	for i, cv := range all {
-		ids[i] = cv.ID
+	ids := make([]string, len(refs))
+	titles := make(map[string]string, len(refs))
+	for i, r := range refs {
+		ids[i] = r.ID
+		titles[r.ID] = r.Title
 	}
-	last, err := s.store.LastWords(ctx, ids)
+	all, err := messaging.NewStore(s.store.db).InboxSummaries(ctx, u.ID, ids)
 	if err != nil {
 		return err
 	}
@@ -273,9 +280,10 @@ func (s *Server) handleInbox(c echo.Context) error {
 	now := time.Now()
 	var rows []inboxRow
 	counts := map[string]int{}
-	for _, cv := range all {
-		lw := last[cv.ID]
-		waitingOnUs := lw.SenderKind == KindCitizen
+	for _, sum := range all {
+		cv, last := sum.ConversationSummary, sum.Last
+		cv.Title = titles[cv.ID]
+		waitingOnUs := last.SenderRole == messaging.RoleCitizen
 		group := "family"
 		if waitingOnUs {
 			group = "us"
@@ -285,9 +293,9 @@ func (s *Server) handleInbox(c echo.Context) error {
 		if filter != "all" && filter != group {
 			continue
 		}
-		r := inboxRow{ConversationSummary: cv, LastWord: lw}
+		r := inboxRow{ConversationSummary: cv, Last: last}
 		if waitingOnUs {
-			r.Waiting = l.Duration(now.Sub(lw.At))
+			r.Waiting = l.Duration(now.Sub(last.At))
 		}
 		rows = append(rows, r)
 	}
@@ -310,5 +318,5 @@ func (s *Server) handleInbox(c echo.Context) error {
 
 // sortOldestFirst puts the longest-waiting family first.
 func sortOldestFirst(rows []inboxRow) {
-	slices.SortStableFunc(rows, func(a, b inboxRow) int { return a.At.Compare(b.At) })
+	slices.SortStableFunc(rows, func(a, b inboxRow) int { return a.Last.At.Compare(b.Last.At) })
 }
