@@ -48,9 +48,33 @@ func (l *Localizer) Date(t time.Time) string {
 		return ""
 	}
 	t = t.In(l.b.loc)
-	return l.T("format_date", map[string]any{
-		"Day": t.Day(), "Month": l.T(monthIDs[t.Month()], nil), "Year": t.Year(),
+	// Kept per language and day, like Time's answers: a case page shows
+	// the dates of its documents and events, and each would run go-i18n's
+	// template. At most dateMemoMax are kept; past that, dates are made
+	// every time.
+	y, m, d := t.Date()
+	k := dateKey{l.Lang, y, m, d}
+	if s, ok := l.b.dates.Load(k); ok {
+		return s.(string)
+	}
+	s := l.T("format_date", map[string]any{
+		"Day": d, "Month": l.T(monthIDs[m], nil), "Year": y,
 	})
+	if l.b.nDates.Add(1) <= dateMemoMax {
+		l.b.dates.Store(k, s)
+	}
+	return s
+}
+
+// dateMemoMax bounds the dates Date keeps (about 8 years of days in each
+// of the three languages).
+const dateMemoMax = 10_000
+
+type dateKey struct {
+	lang  string
+	year  int
+	month time.Month
+	day   int
 }
 
 // ShortDate formats t's day and month without the year, for lists where the

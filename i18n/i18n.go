@@ -19,6 +19,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -93,6 +94,10 @@ type Bundle struct {
 	plain sync.Map // plainKey -> string
 	// clock keeps Time's answers, by language and minute of the day.
 	clock sync.Map // clockKey -> string
+	// dates keeps Date's answers, by language and day; nDates counts
+	// what was offered to it.
+	dates  sync.Map // dateKey -> string
+	nDates atomic.Int64
 }
 
 type plainKey struct{ lang, id string }
