@@ -103,8 +103,44 @@ func kept[K comparable, V any](m *directoryMemo, tag memoTag, field func(*direct
 	return v, nil
 }
 
-// memoTag reads the two versions, in one statement, and today's Oslo date.
+// pageTag holds the memo tag of one page, once read: a page asks the memo
+// up to three times (footer, contact card, conversations), and one read of
+// the versions at the page's start is as fresh as three during it.
+type pageTag struct {
+	mu  sync.Mutex
+	tag memoTag
+	ok  bool
+}
+
+type pageTagKey struct{}
+
+// withPageTag returns ctx in which memoTag reads the versions only once.
+func withPageTag(ctx context.Context) context.Context {
+	return context.WithValue(ctx, pageTagKey{}, &pageTag{})
+}
+
+// memoTag returns the tag the memo's answers must have now: the two
+// versions and today's Oslo date, read once per page under withPageTag.
 func (s *Store) memoTag(ctx context.Context) (memoTag, error) {
+	p, ok := ctx.Value(pageTagKey{}).(*pageTag)
+	if !ok {
+		return s.readMemoTag(ctx)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.ok {
+		tag, err := s.readMemoTag(ctx)
+		if err != nil {
+			return memoTag{}, err
+		}
+		p.tag, p.ok = tag, true
+	}
+	return p.tag, nil
+}
+
+// readMemoTag reads the two versions, in one statement, and today's Oslo
+// date.
+func (s *Store) readMemoTag(ctx context.Context) (memoTag, error) {
 	var v struct {
 		Access    int64 `db:"access"`
 		Directory int64 `db:"directory"`

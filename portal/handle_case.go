@@ -107,7 +107,7 @@ func (s *Server) handleTimeline(c echo.Context) error {
 func (s *Server) renderCase(c echo.Context, act Action, parts casePart, page, titleID string) error {
 	// The page's access decisions (the case, the chat's history and read
 	// cursor) are audited in one write, before anything is rendered.
-	ctx, batch := withAuditBatch(c.Request().Context())
+	ctx, batch := withAuditBatch(withPageTag(c.Request().Context()))
 	c.SetRequest(c.Request().WithContext(ctx))
 	v, err := s.loadCase(c, act, parts)
 	if werr := s.store.writeAuditBatch(ctx, batch); werr != nil {

@@ -254,7 +254,8 @@ func (s *Server) handleInbox(c echo.Context) error {
 	if !u.Kind.Staff() {
 		return ErrNotFound
 	}
-	ctx := c.Request().Context()
+	ctx := withPageTag(c.Request().Context())
+	c.SetRequest(c.Request().WithContext(ctx)) // the footer's office too
 	// The conversations as the chat lists them (Service.Conversations),
 	// with their last words read in the same statement as their unread
 	// counts.
