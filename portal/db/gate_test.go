@@ -150,3 +150,62 @@ func TestGate_releasedOnEveryEnd(t *testing.T) {
 		t.Errorf("rows = %v, want [1 2 3 4 7]", got)
 	}
 }
+
+// TestCheckpoint_restartsLongWAL: while readers keep reading, SQLite does
+// not start the WAL over by itself, and it grows with every write; past
+// the limit the checkpoint starts it over, so the next write goes to the
+// WAL's beginning.
+func TestCheckpoint_restartsLongWAL(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, filepath.Join(t.TempDir(), "wal.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.MustExec(`CREATE TABLE t (n INTEGER NOT NULL)`)
+	// Enough rows that a read takes a while: readers overlap every write.
+	d.MustExec(`WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < 50000)
+		INSERT INTO t (n) SELECT n FROM k`)
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 8 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var n int
+				d.Get(&n, `SELECT count(*) FROM t`)
+			}
+		})
+	}
+	defer func() { close(stop); readers.Wait() }()
+
+	walPages := func() int64 {
+		conn, err := d.Connx(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		frames, err := walCheckpoint(ctx, conn, "PASSIVE")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return frames
+	}
+	for i := range 200 {
+		d.MustExec(`INSERT INTO t (n) VALUES (?)`, i)
+		if i%20 == 0 {
+			walPages() // a checkpoint beside the writers, as checkpoint runs it
+		}
+	}
+	if err := checkpointOnce(d, newGate(), 100); err != nil {
+		t.Fatal(err)
+	}
+	d.MustExec(`INSERT INTO t (n) VALUES (-1)`)
+	if n := walPages(); n > 10 {
+		t.Errorf("the WAL holds %d pages after a restart and one write, want it started over", n)
+	}
+}
