@@ -15,9 +15,10 @@ import (
 // with the database's access_version (migration 0008): every table the
 // rules read bumps that number in the same transaction as the change. A
 // kept answer is used only while the number, read fresh for every
-// question, is the one it was made under, and only on the Oslo date it was
-// made on (a substitute's access follows the calendar). Reading the number
-// is one row; the rules are joins over seven tables.
+// question (for every page, on the portal's pages: withPageTag), is the
+// one it was made under, and only on the Oslo date it was made on (a
+// substitute's access follows the calendar). Reading the number is one
+// row; the rules are joins over seven tables.
 //
 // The version is read before the answer is computed, so an answer is at
 // least as new as its tag: a change committed in between bumps the number
@@ -93,8 +94,13 @@ func (m *accessMemo) keepAudience(version int64, day, conversationID string, rs 
 	}
 }
 
-// accessVersion reads the database's access_version.
+// accessVersion reads the database's access_version; on a page (under
+// withPageTag, directory.go) once, with the page's other memo version.
 func (s *Store) accessVersion(ctx context.Context) (int64, error) {
+	if _, ok := ctx.Value(pageTagKey{}).(*pageTag); ok {
+		tag, err := s.memoTag(ctx)
+		return tag.access, err
+	}
 	var v int64
 	if err := s.db.GetContext(ctx, &v, `SELECT v FROM access_version WHERE id = 1`); err != nil {
 		return 0, fmt.Errorf("access version: %w", err)
