@@ -257,68 +257,25 @@ func (r *gatedRows) Close() error {
 // checkpointEvery is how often checkpoint copies the WAL into the database.
 const checkpointEvery = 250 * time.Millisecond
 
-// restartFrames is the WAL's length, in pages, above which checkpoint
-// starts it over (256 MiB).
-const restartFrames = 65536
-
 // checkpoint copies committed pages from the WAL into the database file
 // every interval, until d is closed. SQLite's own automatic checkpoint runs
 // inside the commit that crosses its threshold, with an fsync, so one
 // writer in a thousand waited for it and every writer queued behind that
 // one; here a PASSIVE checkpoint runs beside the writers, outside the gate
 // (it takes no write lock and never blocks a writer or a reader).
-//
-// SQLite starts the WAL over from its beginning only when a writer finds
-// all of it copied and no reader still using it. Under steady chat traffic
-// there always is such a reader, so the WAL grew for as long as the
-// traffic lasted: 50 MB a second at 1,000 messages a second (portal-bench),
-// every new page a file extension the kernel zeroes. So once it is longer
-// than restart pages, the checkpoint starts it over (RESTART) while holding
-// the gate: that waits for the readers and syncs the database file, and
-// writers wait for it, 40 to 120 ms here. With restart at 256 MiB that is
-// once every few seconds under full load and never in a quiet hour.
-// (Without the gate, RESTART would take the write lock behind its back and
-// writers would meet the busy handler's sleeps instead.)
-func checkpoint(d *sqlx.DB, g gate, interval time.Duration, restart int64) {
+func checkpoint(d *sqlx.DB, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for range t.C {
-		if errors.Is(checkpointOnce(d, g, restart), sql.ErrConnDone) {
+		rows, err := d.Query(`PRAGMA wal_checkpoint(PASSIVE)`)
+		if errors.Is(err, sql.ErrConnDone) || (err != nil && strings.Contains(err.Error(), "database is closed")) {
 			return
 		}
-	}
-}
-
-// checkpointOnce runs one PASSIVE checkpoint, and a RESTART if the WAL
-// held more than restart pages. It takes its connection before the gate:
-// all of the pool's connections may be held by writers waiting for it.
-func checkpointOnce(d *sqlx.DB, g gate, restart int64) error {
-	ctx := context.Background()
-	conn, err := d.Connx(ctx)
-	if err != nil {
-		if strings.Contains(err.Error(), "database is closed") {
-			return sql.ErrConnDone
+		if err == nil {
+			// The checkpoint runs when its one row is stepped to; a driver
+			// may not step before Next.
+			rows.Next()
+			rows.Close()
 		}
-		return err
 	}
-	defer conn.Close()
-	frames, err := walCheckpoint(ctx, conn, "PASSIVE")
-	if err != nil || frames <= restart {
-		return err
-	}
-	if err := g.enter(ctx); err != nil {
-		return err
-	}
-	defer g.leave()
-	_, err = walCheckpoint(ctx, conn, "RESTART")
-	return err
-}
-
-// walCheckpoint runs a checkpoint in mode and returns how many pages the
-// WAL held.
-func walCheckpoint(ctx context.Context, conn *sqlx.Conn, mode string) (frames int64, err error) {
-	// The checkpoint runs when its one row is stepped to: QueryRow steps.
-	var busy, copied int64
-	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &frames, &copied)
-	return frames, err
 }
