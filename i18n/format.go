@@ -66,8 +66,8 @@ func (l *Localizer) Date(t time.Time) string {
 	return s
 }
 
-// dateMemoMax bounds the dates Date keeps (about 8 years of days in each
-// of the three languages).
+// dateMemoMax bounds the dates Date and Day keep together (years of days
+// in each of the three languages).
 const dateMemoMax = 10_000
 
 type dateKey struct {
@@ -160,13 +160,28 @@ func (l *Localizer) Day(t, now time.Time) string {
 	if y != ny {
 		id = "format_day_with_year"
 	}
+	// Kept like Date's answers (a chat page asks for the day of each of
+	// its messages), under the same bound.
+	k := dayKey{dateKey{l.Lang, y, m, d}, id}
+	if s, ok := l.b.days.Load(k); ok {
+		return s.(string)
+	}
 	s := l.T(id, map[string]any{
 		"Weekday": l.Weekday(t), "Day": d, "Month": l.T(monthIDs[m], nil), "Year": y,
 	})
 	// A separator stands alone like a heading, so it starts with a capital
 	// in all our languages; the weekday names are lower case for use inside
 	// sentences.
-	return upperFirst(s)
+	s = upperFirst(s)
+	if l.b.nDates.Add(1) <= dateMemoMax {
+		l.b.days.Store(k, s)
+	}
+	return s
+}
+
+type dayKey struct {
+	dateKey
+	id string // with or without the year
 }
 
 // Duration says roughly how long d is, in its largest whole unit: "3 dager",

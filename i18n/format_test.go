@@ -67,8 +67,10 @@ func TestLocalizer_formats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.lang+" "+tt.name, func(t *testing.T) {
-			if got := tt.f(b.Localizer(tt.lang), tt.at); got != tt.want {
-				t.Errorf("%s(%s) = %q, want %q", tt.lang, tt.at.Format(time.RFC3339), got, tt.want)
+			for range 2 { // the second from what Date and Time keep
+				if got := tt.f(b.Localizer(tt.lang), tt.at); got != tt.want {
+					t.Errorf("%s(%s) = %q, want %q", tt.lang, tt.at.Format(time.RFC3339), got, tt.want)
+				}
 			}
 		})
 	}
@@ -128,11 +130,13 @@ func TestLocalizer_Day(t *testing.T) {
 		{"yesterday, the day after winter time began", at(2026, 10, 25, 0, 30), at(2026, 10, 26, 0, 30), "I går", "I går", "Yesterday"},
 		{"first of the month, yesterday was the last", at(2026, 2, 28, 18, 0), at(2026, 3, 1, 8, 0), "I går", "I går", "Yesterday"},
 	}
-	for _, tt := range tests {
-		for lang, want := range map[string]string{"nb": tt.nb, "nn": tt.nn, "en": tt.en} {
-			if got := b.Localizer(lang).Day(tt.t, tt.now); got != want {
-				t.Errorf("%s: %s: Day(%s, %s) = %q, want %q", lang, tt.name,
-					tt.t.Format(time.RFC3339), tt.now.Format(time.RFC3339), got, want)
+	for pass := range 2 { // the second from what Day keeps
+		for _, tt := range tests {
+			for lang, want := range map[string]string{"nb": tt.nb, "nn": tt.nn, "en": tt.en} {
+				if got := b.Localizer(lang).Day(tt.t, tt.now); got != want {
+					t.Errorf("pass %d: %s: %s: Day(%s, %s) = %q, want %q", pass, lang, tt.name,
+						tt.t.Format(time.RFC3339), tt.now.Format(time.RFC3339), got, want)
+				}
 			}
 		}
 	}

@@ -94,9 +94,10 @@ type Bundle struct {
 	plain sync.Map // plainKey -> string
 	// clock keeps Time's answers, by language and minute of the day.
 	clock sync.Map // clockKey -> string
-	// dates keeps Date's answers, by language and day; nDates counts
-	// what was offered to it.
+	// dates and days keep Date's and Day's answers, by language and day;
+	// nDates counts what was offered to both.
 	dates  sync.Map // dateKey -> string
+	days   sync.Map // dayKey -> string
 	nDates atomic.Int64
 }
 
