@@ -206,9 +206,10 @@ func (s *Service) op(ctx context.Context) (context.Context, context.CancelFunc) 
 	return context.WithTimeout(ctx, s.cfg.OpTimeout)
 }
 
-// serve runs an upgraded connection until it ends.
-func (s *Service) serve(ctx context.Context, c *client) {
-	defer c.conn.Close()
+// open registers an upgraded connection with the hub, queues its hello
+// and starts its writer. If it cannot, it closes the connection and
+// reports false.
+func (s *Service) open(ctx context.Context, c *client) bool {
 	if err := s.hub.add(ctx, c, s.limits()); err != nil {
 		code := websocket.CloseGoingAway // the hub has stopped: shutting down
 		switch {
@@ -218,7 +219,8 @@ func (s *Service) serve(ctx context.Context, c *client) {
 			code = websocket.CloseTryAgainLater
 		}
 		s.closeNow(c.conn, code)
-		return
+		c.conn.Close()
+		return false
 	}
 	// From here on the hub may queue live events.
 	//
@@ -231,13 +233,17 @@ func (s *Service) serve(ctx context.Context, c *client) {
 		s.log.ErrorContext(ctx, "chat hello", "user", c.p.UserID, "err", err)
 		s.hub.remove(c)
 		s.closeNow(c.conn, websocket.CloseInternalServerErr)
-		return
+		c.conn.Close()
+		return false
 	}
 	c.offer(hello) // the queue is empty: cannot fail
 	c.start(s)
+	return true
+}
 
+// run reads an open connection until it ends, then lets it go.
+func (s *Service) run(ctx context.Context, c *client) {
 	s.readPump(ctx, c)
-
 	close(c.readerDone)
 	c.conn.Close()  // unblocks a writer stuck in a write
 	s.hub.remove(c) // lets the socket go if the hub has not, which ends the writer

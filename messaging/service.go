@@ -423,14 +423,20 @@ func (s *Service) ServeConn(w http.ResponseWriter, r *http.Request, p Participan
 	// The socket does not keep the handler's goroutine: that is net/http's
 	// goroutine for the connection, whose stack grew while the request was
 	// routed and authenticated, and which holds the request and its
-	// buffers. An idle socket then costs its two goroutines, small at rest,
-	// and little else. net/http cancels the request's context when the
-	// handler returns; the socket keeps its values, not its cancellation.
+	// buffers. The hello is built here, on that goroutine, and the reader
+	// starts afresh: its stack grows only with the frames it handles, so
+	// an idle socket costs one small goroutine and little else. net/http
+	// cancels the request's context when the handler returns; the socket
+	// keeps its values, not its cancellation.
 	ctx := context.WithoutCancel(r.Context())
 	c := newClient(p, conn, s.cfg.SendQueue)
+	if !s.open(ctx, c) {
+		s.conns.Done()
+		return nil
+	}
 	go func() {
 		defer s.conns.Done()
-		s.serve(ctx, c)
+		s.run(ctx, c)
 	}()
 	return nil
 }
