@@ -316,7 +316,11 @@ func (s *Service) readPump(ctx context.Context, c *client) {
 			continue
 		default:
 		}
-		if !s.handle(ctx, c, mt, raw) {
+		fctx := ctx
+		if fs, ok := s.auth.(FrameScoper); ok {
+			fctx = fs.FrameContext(ctx)
+		}
+		if !s.handle(fctx, c, mt, raw) {
 			return
 		}
 	}

@@ -227,6 +227,14 @@ type SendAuthorizer interface {
 	AuthorizeSend(ctx context.Context, p Participant, conversationID string) (audit func(ctx context.Context, tx *sqlx.Tx) error, err error)
 }
 
+// FrameScoper is an Authorizer that keeps what it reads for one frame's
+// work: the service asks it for each frame's context, and every check of
+// that frame (the decision, the audience of its live event) runs under
+// it. The portal reads its access version once per frame this way.
+type FrameScoper interface {
+	FrameContext(ctx context.Context) context.Context
+}
+
 // Observer is told about each message a person sent, once it is stored.
 // The portal's auto-replies and the notification outbox are observers. An
 // error is logged; the send has already succeeded.

@@ -131,7 +131,17 @@ func (a ChatAccess) Authorize(ctx context.Context, p messaging.Participant, conv
 	return s.audit(ctx, u, Action("chat."+string(action)), caseID, conversationID, err)
 }
 
-var _ messaging.SendAuthorizer = ChatAccess{}
+var (
+	_ messaging.SendAuthorizer = ChatAccess{}
+	_ messaging.FrameScoper    = ChatAccess{}
+)
+
+// FrameContext makes every check of one websocket frame use the versions
+// read for it once, as a page does (withPageTag): a send is checked and
+// then delivered to the audience under the same access_version, read once.
+func (a ChatAccess) FrameContext(ctx context.Context) context.Context {
+	return withPageTag(ctx)
+}
 
 // AuthorizeSend is Authorize for a send, with the audit entry of an
 // allowed send written by the chat in the message's own transaction.
