@@ -112,12 +112,13 @@ func openSQLite(ctx context.Context, path string, opt Options) (*sqlx.DB, error)
 		_, err := c.Exec(`PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -1024`, nil)
 		return err
 	}}
-	d := sqlx.NewDb(sql.OpenDB(&gatedConnector{dsn: dsn, drv: drv, gate: newGate()}), "sqlite3")
+	g := newGate()
+	d := sqlx.NewDb(sql.OpenDB(&gatedConnector{dsn: dsn, drv: drv, gate: g}), "sqlite3")
 	if err := d.PingContext(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
 	}
-	go checkpoint(d, checkpointEvery)
+	go checkpoint(d, g, checkpointEvery, restartFrames)
 	// At most 16 connections, all kept open. SQLite reads are CPU work on
 	// this process's cores, so more connections add no speed, only memory:
 	// each holds its own page cache, prepared statements and copy of the

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -148,5 +150,79 @@ func TestGate_releasedOnEveryEnd(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[1 2 3 4 7]" {
 		t.Errorf("rows = %v, want [1 2 3 4 7]", got)
+	}
+}
+
+// TestCheckpoint_restartsLongWAL: SQLite starts the WAL over only when a
+// writer finds all of it copied and no reader on it; under steady traffic
+// some reader always is, and the WAL grows with every write. Past the
+// limit, checkpoint copies the last pages with the writers held back and
+// waits for the readers, so the next write starts the WAL over.
+func TestCheckpoint_restartsLongWAL(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, filepath.Join(t.TempDir(), "wal.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.MustExec(`CREATE TABLE t (n INTEGER NOT NULL)`)
+	walPages := func() int64 {
+		conn, err := d.Connx(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		frames, _, err := walCheckpoint(ctx, conn, "PASSIVE")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return frames
+	}
+	// The test's writes pass a gate of their own, which checkpointOnce
+	// holds for its last pass.
+	g := newGate()
+	write := func(n int) {
+		g.enter(ctx)
+		defer g.leave()
+		d.MustExec(`INSERT INTO t (n) VALUES (?)`, n)
+	}
+	for i := range 200 {
+		write(i)
+	}
+	// A reader in the middle of a query, as there always is one under
+	// traffic. It lets go once the checkpoint holds the gate (and waits
+	// for it), or after the next write if the checkpoint never does.
+	reader, err := d.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	rows, err := reader.QueryContext(ctx, `SELECT n FROM t`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows.Next()
+	var once sync.Once
+	letGo := func() { once.Do(func() { rows.Close() }) }
+	var checkpointing atomic.Bool
+	checkpointing.Store(true)
+	go func() {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && checkpointing.Load(); {
+			if len(g) == 1 { // the checkpoint holds the gate
+				letGo()
+				return
+			}
+			runtime.Gosched()
+		}
+	}()
+	err = checkpointOnce(d, g, 100)
+	checkpointing.Store(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(-1)
+	letGo()
+	if n := walPages(); n > 10 {
+		t.Errorf("the WAL holds %d pages after the checkpoint and one write, want it started over", n)
 	}
 }
