@@ -508,6 +508,11 @@ func (s *Service) drain(c *client) {
 		var f []byte
 		ping, reply := false, false
 		switch {
+		case c.ping:
+			// A due ping goes before any frame: a socket that always has
+			// frames waiting must still be pinged, or its peer's pongs
+			// stop and the read deadline ends the connection.
+			c.ping, ping = false, true
 		case len(c.replies) > 0: // replies first: see the top of this file
 			f, c.replies[0] = c.replies[0], nil
 			c.replies = c.replies[1:]
@@ -515,8 +520,6 @@ func (s *Service) drain(c *client) {
 		case len(c.live) > 0:
 			f, c.live[0] = c.live[0], nil
 			c.live = c.live[1:]
-		case c.ping:
-			c.ping, ping = false, true
 		case c.closing:
 			code := c.closeCode
 			c.mu.Unlock()
