@@ -124,12 +124,14 @@ func (c *client) offer(f []byte) bool {
 }
 
 // addReply queues f as a reply if the writer takes frames and the queue
-// has room.
+// has room. Once the hub has let the socket go it takes none: the close
+// frame follows what is queued, and a reader that kept answering (a long
+// replay) must not put it off.
 func (c *client) addReply(f []byte) (ok, full bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case c.done:
+	case c.closing || c.done:
 		return false, false
 	case len(c.replies) >= replyQueue:
 		return false, true
@@ -137,6 +139,14 @@ func (c *client) addReply(f []byte) (ok, full bool) {
 	c.replies = append(c.replies, f)
 	c.wake()
 	return true, false
+}
+
+// letGo reports whether the hub has let the socket go or the writer has
+// finished: the reader then does no more work.
+func (c *client) letGo() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing || c.done
 }
 
 // deliver queues a live frame from the hub. It reports false if the queue
@@ -236,7 +246,9 @@ func (s *Service) open(ctx context.Context, c *client) bool {
 		c.conn.Close()
 		return false
 	}
-	c.offer(hello) // the queue is empty: cannot fail
+	// The queue is empty: this fails only if the hub has let the socket go
+	// already, and then the close frame is all the client gets.
+	c.offer(hello)
 	c.start(s)
 	return true
 }
@@ -309,18 +321,13 @@ func (s *Service) readPump(ctx context.Context, c *client) {
 			}
 			return
 		}
-		select {
-		case <-c.stopped:
-			// The writer has sent a close frame (or died); keep reading only
-			// to receive the peer's answer, and do no more work.
+		if c.letGo() {
+			// The hub has let the socket go (a session ended, access was
+			// lost, shutdown) or the writer has died: keep reading only to
+			// receive the peer's answer to the close, and do no more work.
 			continue
-		default:
 		}
-		fctx := ctx
-		if fs, ok := s.auth.(FrameScoper); ok {
-			fctx = fs.FrameContext(ctx)
-		}
-		if !s.handle(fctx, c, mt, raw) {
+		if !s.handle(ctx, c, mt, raw) {
 			return
 		}
 	}
@@ -349,6 +356,13 @@ func (s *Service) handle(ctx context.Context, c *client, mt int, raw []byte) boo
 
 	switch in.Type {
 	case typeSend:
+		// A send's checks (the decision, then its live frame's audience)
+		// share what the Authorizer reads once. Only a send's: a sync
+		// runs as long as the client takes to read it, and each of its
+		// conversations is checked afresh.
+		if fs, ok := s.auth.(FrameScoper); ok {
+			ctx = fs.FrameContext(ctx)
+		}
 		ctx, cancel := s.op(ctx)
 		defer cancel()
 		// Before the ack: once a client holds the ack, its session has

@@ -190,3 +190,27 @@ func TestHub_DisconnectAndStop(t *testing.T) {
 	}
 	h.remove(kari) // does not block
 }
+
+// Once the hub lets a client go, the client takes no more replies and its
+// reader does no more work: a reader that kept answering (a long replay
+// to a signed-out socket) would otherwise put the close frame off.
+func TestClient_letGoTakesNoMoreReplies(t *testing.T) {
+	h, _ := startHub(t)
+	c := fakeClient(t, h, "sara", RoleCitizen, 4)
+	if !c.offer([]byte("before")) || c.letGo() {
+		t.Fatal("a registered client refused a reply")
+	}
+	if err := h.Disconnect(context.Background(), "sara"); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, h)
+	if !c.letGo() {
+		t.Fatal("letGo = false after Disconnect")
+	}
+	if c.offer([]byte("after")) {
+		t.Error("a client the hub let go took another reply")
+	}
+	if c.queue([]byte("after")) {
+		t.Error("queue took a reply after the hub let the client go")
+	}
+}

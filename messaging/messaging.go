@@ -227,10 +227,10 @@ type SendAuthorizer interface {
 	AuthorizeSend(ctx context.Context, p Participant, conversationID string) (audit func(ctx context.Context, tx *sqlx.Tx) error, err error)
 }
 
-// FrameScoper is an Authorizer that keeps what it reads for one frame's
-// work: the service asks it for each frame's context, and every check of
-// that frame (the decision, the audience of its live event) runs under
-// it. The portal reads its access version once per frame this way.
+// FrameScoper is an Authorizer that keeps what it reads for one send's
+// work: the service asks it for each send frame's context, and the send's
+// checks (the decision, the audience of its live frame) run under it. The
+// portal reads its access version once per send this way.
 type FrameScoper interface {
 	FrameContext(ctx context.Context) context.Context
 }

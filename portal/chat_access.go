@@ -136,9 +136,9 @@ var (
 	_ messaging.FrameScoper    = ChatAccess{}
 )
 
-// FrameContext makes every check of one websocket frame use the versions
-// read for it once, as a page does (withPageTag): a send is checked and
-// then delivered to the audience under the same access_version, read once.
+// FrameContext makes the checks of one send frame use the versions read
+// for it once, as a page does (withPageTag): a send is checked and then
+// delivered to its audience under the same access_version, read once.
 func (a ChatAccess) FrameContext(ctx context.Context) context.Context {
 	return withPageTag(ctx)
 }
