@@ -139,7 +139,7 @@ func (s *Store) AuthorizeDocument(ctx context.Context, u User, docID string, act
 // the batch, which the page writes before it answers.
 func (s *Store) audit(ctx context.Context, u User, act Action, caseID, objectID string, decision error) error {
 	e := auditEntry(u, act, caseID, objectID, decision)
-	if b, ok := ctx.Value(auditBatchKey{}).(*auditBatch); ok {
+	if b, _ := ctx.Value(auditBatchKey{}).(*auditBatch); b != nil {
 		e.At = s.now()
 		b.mu.Lock()
 		b.entries = append(b.entries, e)
@@ -167,12 +167,19 @@ type auditBatchKey struct{}
 // withAuditBatch returns ctx with a new, empty audit batch. Whoever makes
 // one must call writeAuditBatch with it before anything that was read
 // under it leaves the server, and refuse the page if that fails: the
-// batch is what keeps those reads fail-closed. (A write made under the
-// batch, such as moving a read cursor, is not undone if the batch then
-// cannot be written; the page is refused all the same.)
+// batch is what keeps those reads fail-closed. A decision followed by a
+// write (moving a read cursor) is audited at once instead
+// (withoutAuditBatch), so no write happens without its record.
 func withAuditBatch(ctx context.Context) (context.Context, *auditBatch) {
 	b := &auditBatch{}
 	return context.WithValue(ctx, auditBatchKey{}, b), b
+}
+
+// withoutAuditBatch returns ctx in which decisions are audited at once
+// again, for a decision that is followed by a write (a read cursor moved,
+// a read receipt sent): its record must exist before the write happens.
+func withoutAuditBatch(ctx context.Context) context.Context {
+	return context.WithValue(ctx, auditBatchKey{}, (*auditBatch)(nil))
 }
 
 // writeAuditBatch writes b's entries in one write through the group

@@ -4,11 +4,13 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 )
 
-// TestCasePage_auditsInOneWrite: the case page's access decisions (the
-// case, the chat's history, its read cursor) are written to the audit log
-// together, and are the same entries as when each was written on its own.
+// TestCasePage_auditsInOneWrite: the case page's read decisions (the case,
+// the chat's history) are written to the audit log together, and are the
+// same entries as when each was written on its own. The read cursor's
+// decision is written at once, before the cursor moves.
 func TestCasePage_auditsInOneWrite(t *testing.T) {
 	e := newChatEnv(t)
 	emma := e.cases["emma"]
@@ -30,7 +32,7 @@ func TestCasePage_auditsInOneWrite(t *testing.T) {
 	if rec := e.get("sara", "/cases/"+emma); rec.Code != http.StatusOK {
 		t.Fatalf("GET case = %d, want 200", rec.Code)
 	}
-	want := []string{"case.view  allowed", "chat.sync " + conv + " allowed", "chat.read " + conv + " allowed"}
+	want := []string{"chat.read " + conv + " allowed", "case.view  allowed", "chat.sync " + conv + " allowed"}
 	if got := entries("sara"); !slices.Equal(got, want) {
 		t.Errorf("audit after the case page =\n%q, want\n%q", got, want)
 	}
@@ -48,10 +50,27 @@ func TestCasePage_auditsInOneWrite(t *testing.T) {
 		if e.db.DriverName() != "sqlite3" {
 			t.Skip("the failing trigger is written for SQLite")
 		}
+		cursor := func() int64 {
+			var seq int64
+			if err := e.db.Get(&seq, e.db.Rebind(`SELECT last_read_seq FROM conversation_members
+				WHERE conversation_id = ? AND user_id = ?`), conv, e.users["sara"]); err != nil {
+				t.Fatal(err)
+			}
+			return seq
+		}
+		// A new message from Kari, which the page would mark as read.
+		before := cursor()
+		e.db.MustExec(e.db.Rebind(`UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?`), conv)
+		e.db.MustExec(e.db.Rebind(`INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, kind, created_at)
+			SELECT ?, id, last_seq, ?, ?, 'Ny melding', 'text', ? FROM conversations WHERE id = ?`),
+			NewID(), e.users["kari"], NewID(), time.Now().UTC(), conv)
 		e.db.MustExec(`CREATE TRIGGER audit_fails BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END`)
 		defer e.db.MustExec(`DROP TRIGGER audit_fails`)
 		if rec := e.get("sara", "/cases/"+emma); rec.Code != http.StatusInternalServerError {
 			t.Errorf("GET case with a failing audit log = %d, want 500", rec.Code)
+		}
+		if after := cursor(); after != before {
+			t.Errorf("read cursor moved from %d to %d without its audit entry", before, after)
 		}
 	})
 }
