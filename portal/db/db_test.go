@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jmoiron/sqlx"
 )
 
 func TestOpen_migratesOnceAndIsReady(t *testing.T) {
@@ -73,14 +75,22 @@ func TestReady_failsWhenMigrationsAreMissing(t *testing.T) {
 }
 
 func TestOpen_keepsQueryPlansAcrossBindings(t *testing.T) {
-	d, err := Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	openTemp(t) // registers the guarantee for every connection opened after
 	// Without the guarantee go-sqlite3 re-plans most statements on every
 	// execution (qpsg.go).
 	if !qpsgOfNewConnection() {
 		t.Error("a new SQLite connection has no query planner stability guarantee")
 	}
+}
+
+// openTemp opens a migrated SQLite database in a file of the test's own,
+// closed when the test ends.
+func openTemp(t *testing.T) *sqlx.DB {
+	t.Helper()
+	d, err := Open(context.Background(), filepath.Join(t.TempDir(), "portal.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -17,11 +16,7 @@ import (
 // every write counts: the gate neither loses a writer nor lets two in.
 func TestGate_writersQueue(t *testing.T) {
 	ctx := context.Background()
-	d, err := Open(ctx, filepath.Join(t.TempDir(), "gate.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := openTemp(t)
 	d.MustExec(`CREATE TABLE counter (n INTEGER NOT NULL)`)
 	d.MustExec(`CREATE TABLE log (w INTEGER NOT NULL, i INTEGER NOT NULL)`)
 	d.MustExec(`INSERT INTO counter (n) VALUES (0)`)
@@ -79,11 +74,7 @@ func TestGate_writersQueue(t *testing.T) {
 // get in gives up with its context instead of hanging.
 func TestGate_releasedOnEveryEnd(t *testing.T) {
 	ctx := context.Background()
-	d, err := Open(ctx, filepath.Join(t.TempDir(), "gate.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := openTemp(t)
 	d.MustExec(`CREATE TABLE t (v INTEGER NOT NULL UNIQUE)`)
 
 	// write must get in at once: if an earlier end kept the gate, it
@@ -115,7 +106,7 @@ func TestGate_releasedOnEveryEnd(t *testing.T) {
 	write("a failed statement", 4)
 
 	cctx, cancel := context.WithCancel(ctx)
-	tx, err = d.BeginTxx(cctx, nil)
+	tx, err := d.BeginTxx(cctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,11 +151,7 @@ func TestGate_releasedOnEveryEnd(t *testing.T) {
 // waits for the readers, so the next write starts the WAL over.
 func TestCheckpoint_restartsLongWAL(t *testing.T) {
 	ctx := context.Background()
-	d, err := Open(ctx, filepath.Join(t.TempDir(), "wal.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := openTemp(t)
 	d.MustExec(`CREATE TABLE t (n INTEGER NOT NULL)`)
 	walPages := func() int64 {
 		conn, err := d.Connx(ctx)
