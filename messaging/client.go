@@ -179,7 +179,7 @@ func (c *client) start(s *Service) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.started = true
-	c.pinger = time.AfterFunc(s.cfg.PongWait*9/10, func() {
+	c.pinger = time.AfterFunc(s.pingEvery(), func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.ping = true
@@ -200,6 +200,10 @@ func (c *client) wake() {
 	c.writing = true
 	go c.drainer()
 }
+
+// pingEvery is how often a socket is pinged: soon enough for the pong to
+// come back before the read deadline (PongWait) passes.
+func (s *Service) pingEvery() time.Duration { return s.cfg.PongWait * 9 / 10 }
 
 func (s *Service) limits() limits {
 	return limits{
@@ -557,7 +561,7 @@ func (s *Service) drain(c *client) {
 		var err error
 		if ping {
 			err = c.conn.WriteMessage(websocket.PingMessage, nil)
-			c.pinger.Reset(s.cfg.PongWait * 9 / 10)
+			c.pinger.Reset(s.pingEvery())
 		} else {
 			err = c.conn.WriteMessage(websocket.TextMessage, f)
 		}
