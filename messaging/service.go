@@ -193,15 +193,27 @@ func (s *Service) lock(ctx context.Context, conversationID string) (unlock func(
 // Conversations returns the conversations p may see, with last seq and
 // unread counts: the hello list, and the portal's conversation list.
 func (s *Service) Conversations(ctx context.Context, p Participant) ([]ConversationSummary, error) {
+	return s.ConversationsWhere(ctx, p, nil)
+}
+
+// ConversationsWhere is Conversations for those of p's conversations that
+// keep accepts (all of them if keep is nil): a page that shows one case's
+// or one conversation reads no counts for the others.
+func (s *Service) ConversationsWhere(ctx context.Context, p Participant, keep func(ConversationRef) bool) ([]ConversationSummary, error) {
 	refs, err := s.auth.Conversations(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("messaging: list conversations: %w", err)
 	}
-	ids := make([]string, len(refs))
+	var ids []string
 	titles := make(map[string]string, len(refs))
-	for i, r := range refs {
-		ids[i] = r.ID
-		titles[r.ID] = r.Title
+	for _, r := range refs {
+		if keep == nil || keep(r) {
+			ids = append(ids, r.ID)
+			titles[r.ID] = r.Title
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	sums, err := s.store.Summaries(ctx, p.UserID, ids)
 	if err != nil {

@@ -126,7 +126,8 @@ func (s *Server) caseChat(c echo.Context, g Grant, v *caseView) error {
 	if s.chat == nil {
 		return nil
 	}
-	convs, err := s.caseConversations(c.Request().Context(), s.participant(c), g.CaseID())
+	convs, err := s.chat.ConversationsWhere(c.Request().Context(), s.participant(c),
+		func(r messaging.ConversationRef) bool { return r.CaseID == g.CaseID() })
 	if err != nil {
 		return err
 	}

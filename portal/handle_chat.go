@@ -88,16 +88,15 @@ type chatMessage struct {
 // conversationView loads conversation id for the page, authorized for the
 // viewer through the chat's access check.
 func (s *Server) conversationView(c echo.Context, id string) (chatView, error) {
-	refs, err := s.chat.Conversations(c.Request().Context(), s.participant(c))
+	refs, err := s.chat.ConversationsWhere(c.Request().Context(), s.participant(c),
+		func(r messaging.ConversationRef) bool { return r.ID == id })
 	if err != nil {
 		return chatView{}, err
 	}
-	for _, r := range refs {
-		if r.ID == id {
-			return s.chatViewOf(c, r)
-		}
+	if len(refs) == 0 {
+		return chatView{}, ErrNotFound
 	}
-	return chatView{}, ErrNotFound
+	return s.chatViewOf(c, refs[0])
 }
 
 // chatViewOf loads the latest messages of cv, a conversation the chat's
@@ -145,37 +144,10 @@ func (s *Server) chatViewOf(c echo.Context, cv messaging.ConversationSummary) (c
 	return v, nil
 }
 
-// caseConversations returns the conversations of a case the viewer may
-// use, as the chat lists them (Service.Conversations), without reading the
-// unread counts of the viewer's conversations in other cases.
-func (s *Server) caseConversations(ctx context.Context, p messaging.Participant, caseID string) ([]messaging.ConversationSummary, error) {
-	all, err := s.store.ChatAccess().Conversations(ctx, p)
-	if err != nil {
-		return nil, fmt.Errorf("list conversations: %w", err)
-	}
-	var ids []string
-	titles := map[string]string{}
-	for _, r := range all {
-		if r.CaseID == caseID {
-			ids = append(ids, r.ID)
-			titles[r.ID] = r.Title
-		}
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	out, err := messaging.NewStore(s.store.db).Summaries(ctx, p.UserID, ids)
-	if err != nil {
-		return nil, err
-	}
-	for i := range out {
-		out[i].Title = titles[out[i].ID]
-	}
-	return out, nil
-}
-
 // handleConversation serves GET /conversations/:id: the whole conversation.
 func (s *Server) handleConversation(c echo.Context) error {
+	// The page's checks and its footer read the memo's versions once.
+	c.SetRequest(c.Request().WithContext(withPageTag(c.Request().Context())))
 	v, err := s.conversationView(c, c.Param("id"))
 	if err != nil {
 		return err
