@@ -838,8 +838,11 @@ func (s *Server) handleWaiting(c echo.Context) error {
 	if u.Kind != KindTeamLead {
 		return ErrNotFound
 	}
-	ctx := c.Request().Context()
-	convs, err := s.chat.Conversations(ctx, s.participant(c))
+	// The page's checks, its office and contacts and its footer read the
+	// memo's versions once, and take what is kept under them.
+	ctx := withPageTag(c.Request().Context())
+	c.SetRequest(c.Request().WithContext(ctx))
+	convs, err := s.store.ChatAccess().Conversations(ctx, s.participant(c))
 	if err != nil {
 		return err
 	}
@@ -852,11 +855,15 @@ func (s *Server) handleWaiting(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	tag, err := s.store.memoTag(ctx)
+	if err != nil {
+		return err
+	}
 	officeID, err := a.UserOffice(ctx, u.ID)
 	if err != nil {
 		return err
 	}
-	office, err := a.OfficeSettings(ctx, officeID)
+	office, err := s.store.officeSettings(ctx, tag, officeID)
 	if err != nil {
 		return err
 	}
@@ -866,7 +873,6 @@ func (s *Server) handleWaiting(c echo.Context) error {
 	}
 	l := s.localizer(c)
 	now := s.store.now()
-	names := map[string]string{} // case id -> primary caseworker
 	var rows []waitingRow
 	for _, cv := range convs {
 		at, ok := since[cv.ID]
@@ -877,16 +883,11 @@ func (s *Server) handleWaiting(c echo.Context) error {
 		if due.IsZero() || !now.After(due) {
 			continue
 		}
-		name, ok := names[cv.CaseID]
-		if !ok {
-			contact, err := a.CaseContact(ctx, cv.CaseID, now)
-			if err != nil {
-				return err
-			}
-			name = contact.Caseworker.Name
-			names[cv.CaseID] = name
+		contact, err := s.store.caseContact(ctx, cv.CaseID)
+		if err != nil {
+			return err
 		}
-		rows = append(rows, waitingRow{ID: cv.ID, Title: cv.Title, Caseworker: name, Since: at, Due: due,
+		rows = append(rows, waitingRow{ID: cv.ID, Title: cv.Title, Caseworker: contact.Caseworker.Name, Since: at, Due: due,
 			Waited: l.Duration(now.Sub(at))})
 	}
 	slices.SortStableFunc(rows, func(a, b waitingRow) int { return a.Since.Compare(b.Since) })
