@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jmoiron/sqlx"
 
@@ -83,11 +84,12 @@ func (a ChatAccess) Conversations(ctx context.Context, p messaging.Participant) 
 	s := a.store
 	// The list is the access rule's answer (and the titles' names), kept
 	// under access_version and directory_version (directory.go).
-	tag, err := s.memoTag(ctx)
+	refs, err := keptNow(ctx, s, func(m *directoryMemo) map[userKey][]messaging.ConversationRef { return m.conversations },
+		userKey{u.ID, string(u.Kind)}, func(memoTag) ([]messaging.ConversationRef, error) { return s.conversations(ctx, u) })
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
 	}
-	return s.keptConversations(ctx, tag, u)
+	return slices.Clone(refs), nil // the caller may modify its copy
 }
 
 // conversations is ChatAccess.Conversations without the memo.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	"familieportal/messaging"
@@ -50,8 +49,7 @@ func (t memoTag) newer(u memoTag) bool {
 // ready.
 type directoryMemo struct {
 	mu            sync.Mutex
-	tag           memoTag
-	ready         bool
+	tag           memoTag                                 // what the maps are kept under, once they exist (ready)
 	defaultOffice map[struct{}]Office                     // the one DefaultOffice; Office{} if there is none
 	offices       map[string]messaging.OfficeSettings     // by office id
 	contacts      map[string]messaging.Contact            // by case id
@@ -61,16 +59,20 @@ type directoryMemo struct {
 
 type userKey struct{ id, kind string }
 
+// ready reports whether the memo holds answers under its tag: the maps
+// are made together, the first time an answer is kept.
+func (m *directoryMemo) ready() bool { return m.offices != nil }
+
 // at makes tag the memo's, dropping what was kept under another. It
 // reports false if the memo is already at a newer tag (the caller's answer
 // is older than what is kept, so it is not kept). Call with mu held.
 func (m *directoryMemo) at(tag memoTag) bool {
-	if m.ready && m.tag != tag && !tag.newer(m.tag) {
+	if m.ready() && m.tag != tag && !tag.newer(m.tag) {
 		return false
 	}
-	if !m.ready || m.tag != tag || len(m.offices) > directoryMemoMax || len(m.contacts) > directoryMemoMax ||
+	if !m.ready() || m.tag != tag || len(m.offices) > directoryMemoMax || len(m.contacts) > directoryMemoMax ||
 		len(m.schedules) > directoryMemoMax || len(m.conversations) > directoryMemoMax {
-		m.tag, m.ready = tag, true
+		m.tag = tag
 		m.defaultOffice = map[struct{}]Office{}
 		m.offices = map[string]messaging.OfficeSettings{}
 		m.contacts = map[string]messaging.Contact{}
@@ -84,7 +86,7 @@ func (m *directoryMemo) at(tag memoTag) bool {
 // was kept under tag, and otherwise makes it with load and keeps it.
 func kept[K comparable, V any](m *directoryMemo, tag memoTag, field func(*directoryMemo) map[K]V, k K, load func() (V, error)) (V, error) {
 	m.mu.Lock()
-	if m.ready && m.tag == tag {
+	if m.ready() && m.tag == tag {
 		if v, ok := field(m)[k]; ok {
 			m.mu.Unlock()
 			return v, nil
@@ -185,16 +187,23 @@ func (s *Store) officeSettings(ctx context.Context, tag memoTag, officeID string
 		})
 }
 
+// keptNow is kept under the memo's tag as of now (memoTag); load is given
+// that tag.
+func keptNow[K comparable, V any](ctx context.Context, s *Store, field func(*directoryMemo) map[K]V, k K, load func(memoTag) (V, error)) (V, error) {
+	tag, err := s.memoTag(ctx)
+	if err != nil {
+		var zero V
+		return zero, err
+	}
+	return kept(&s.dir, tag, field, k, func() (V, error) { return load(tag) })
+}
+
 // caseContact is AvailabilityStore.CaseContact at now, kept for the day:
 // a contact depends on the date only through the absence that covers it.
 // The caller has authorized the viewer for caseID.
 func (s *Store) caseContact(ctx context.Context, caseID string) (messaging.Contact, error) {
-	tag, err := s.memoTag(ctx)
-	if err != nil {
-		return messaging.Contact{}, err
-	}
-	return kept(&s.dir, tag, func(m *directoryMemo) map[string]messaging.Contact { return m.contacts }, caseID,
-		func() (messaging.Contact, error) {
+	return keptNow(ctx, s, func(m *directoryMemo) map[string]messaging.Contact { return m.contacts }, caseID,
+		func(memoTag) (messaging.Contact, error) {
 			return messaging.NewAvailabilityStore(s.db).CaseContact(ctx, caseID, s.now())
 		})
 }
@@ -202,12 +211,8 @@ func (s *Store) caseContact(ctx context.Context, caseID string) (messaging.Conta
 // ownSchedule is member of staff userID's own schedule on their office's
 // settings (what outsideChatHours asks), kept under the memo's tag.
 func (s *Store) ownSchedule(ctx context.Context, userID string) (messaging.Schedule, error) {
-	tag, err := s.memoTag(ctx)
-	if err != nil {
-		return messaging.Schedule{}, err
-	}
-	return kept(&s.dir, tag, func(m *directoryMemo) map[string]messaging.Schedule { return m.schedules }, userID,
-		func() (messaging.Schedule, error) {
+	return keptNow(ctx, s, func(m *directoryMemo) map[string]messaging.Schedule { return m.schedules }, userID,
+		func(tag memoTag) (messaging.Schedule, error) {
 			a := messaging.NewAvailabilityStore(s.db)
 			officeID, err := a.UserOffice(ctx, userID)
 			if err != nil {
@@ -219,13 +224,4 @@ func (s *Store) ownSchedule(ctx context.Context, userID string) (messaging.Sched
 			}
 			return a.Schedule(ctx, userID, office)
 		})
-}
-
-// keptConversations returns u's conversations as the access rule lists
-// them (Store.conversations), kept under tag. The caller may modify the
-// returned slice.
-func (s *Store) keptConversations(ctx context.Context, tag memoTag, u User) ([]messaging.ConversationRef, error) {
-	refs, err := kept(&s.dir, tag, func(m *directoryMemo) map[userKey][]messaging.ConversationRef { return m.conversations },
-		userKey{u.ID, string(u.Kind)}, func() ([]messaging.ConversationRef, error) { return s.conversations(ctx, u) })
-	return slices.Clone(refs), err
 }
