@@ -193,6 +193,17 @@ func docVisibleArgs(u User) []any {
 	return []any{u.Kind.Staff(), party, party}
 }
 
+// party is the viewer's user id for SQL that asks about them as a party
+// of g's case (audiences, withholding), or "" for staff. "" matches no row
+// (ids are never empty), so such a check is false for staff without a
+// branch of its own.
+func (g Grant) party() string {
+	if g.staff {
+		return ""
+	}
+	return g.viewer.ID
+}
+
 // Overview is what the case page shows besides its lists.
 type Overview struct {
 	Case       Case
@@ -224,10 +235,8 @@ func (s *Store) Overview(ctx context.Context, g Grant) (Overview, error) {
 		Caseworker      string `db:"caseworker"`
 		WithheldFromYou bool   `db:"withheld"`
 	}
-	party := "" // staff are never told about withholding; "" matches no one
-	if !g.staff {
-		party = g.viewer.ID
-	}
+	// The withheld check is by g.party(), so staff, who are never told
+	// about withholding, match no row and get false here.
 	err := s.db.GetContext(ctx, &row, s.db.Rebind(`
 		SELECT k.id, k.reference, k.child_name, k.status, k.opened_at, k.investigation_due,
 		       k.closed_at, k.office_id,
@@ -238,7 +247,7 @@ func (s *Store) Overview(ctx context.Context, g Grant) (Overview, error) {
 		       EXISTS (SELECT 1 FROM document_withheld w JOIN documents d ON d.id = w.document_id
 		               WHERE d.case_id = k.id AND w.user_id = ? AND d.withdrawn_at IS NULL) AS withheld
 		FROM cases k JOIN offices o ON o.id = k.office_id
-		WHERE k.id = ?`), party, g.caseID)
+		WHERE k.id = ?`), g.party(), g.caseID)
 	if err != nil { // cases.office_id references offices: no row means no case
 		return Overview{}, fmt.Errorf("get case: %w", err)
 	}
@@ -247,7 +256,7 @@ func (s *Store) Overview(ctx context.Context, g Grant) (Overview, error) {
 		Office: Office{ID: row.OfficeID, Name: row.OfficeName, Municipality: row.Municipality,
 			Phone: row.OfficePhone, EmergencyPhone: row.EmergencyPhone},
 		Caseworker: row.Caseworker,
-		Withheld:   !g.staff && row.WithheldFromYou,
+		Withheld:   row.WithheldFromYou,
 	}
 	docs, err := s.Documents(ctx, g)
 	if err != nil {
@@ -333,10 +342,6 @@ func (s *Store) MarkRead(ctx context.Context, g Grant, d Document) error {
 // Staff see all; a party sees events published to their role.
 func (s *Store) Timeline(ctx context.Context, g Grant) ([]Event, error) {
 	var es []Event
-	party := ""
-	if !g.staff {
-		party = g.viewer.ID
-	}
 	err := s.db.SelectContext(ctx, &es, s.db.Rebind(`
 		SELECT e.id, e.kind, e.occurred_at, e.note
 		FROM timeline_events e
@@ -344,7 +349,7 @@ func (s *Store) Timeline(ctx context.Context, g Grant) ([]Event, error) {
 			SELECT 1 FROM timeline_audience ta JOIN parties p ON p.role = ta.role
 			WHERE ta.event_id = e.id AND p.case_id = e.case_id
 			  AND p.user_id = ? AND p.revoked_at IS NULL))
-		ORDER BY e.occurred_at, e.id`), g.caseID, g.staff, party)
+		ORDER BY e.occurred_at, e.id`), g.caseID, g.staff, g.party())
 	if err != nil {
 		return nil, fmt.Errorf("list timeline: %w", err)
 	}
