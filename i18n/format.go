@@ -2,6 +2,8 @@ package i18n
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -53,22 +55,33 @@ func (l *Localizer) Date(t time.Time) string {
 	// template. At most dateMemoMax are kept; past that, dates are made
 	// every time.
 	y, m, d := t.Date()
-	k := dateKey{l.Lang, y, m, d}
-	if s, ok := l.b.dates.Load(k); ok {
-		return s.(string)
-	}
-	s := l.T("format_date", map[string]any{
-		"Day": d, "Month": l.T(monthIDs[m], nil), "Year": y,
+	return kept(&l.b.dates, dateKey{l.Lang, y, m, d}, &l.b.nDates, func() string {
+		return l.T("format_date", map[string]any{
+			"Day": d, "Month": l.T(monthIDs[m], nil), "Year": y,
+		})
 	})
-	if l.b.nDates.Add(1) <= dateMemoMax {
-		l.b.dates.Store(k, s)
-	}
-	return s
 }
 
 // dateMemoMax bounds the dates Date and Day keep together (years of days
 // in each of the three languages).
 const dateMemoMax = 10_000
+
+// kept returns the answer m keeps under k, or else makes it and keeps it.
+// Answers that count against a bound share a counter n, which counts
+// every answer made; once it passes dateMemoMax, answers are made every
+// time and no longer kept. A nil n keeps every answer, for keys few by
+// construction. Safe for concurrent use: two callers may both make the
+// same answer, and either may be kept.
+func kept[K comparable](m *sync.Map, k K, n *atomic.Int64, answer func() string) string {
+	if s, ok := m.Load(k); ok {
+		return s.(string)
+	}
+	s := answer()
+	if n == nil || n.Add(1) <= dateMemoMax {
+		m.Store(k, s)
+	}
+	return s
+}
 
 type dateKey struct {
 	lang  string
@@ -100,15 +113,11 @@ func (l *Localizer) Time(t time.Time) string {
 	// Kept per language and minute of the day (at most 3 × 1,440): a
 	// chat page shows the time of up to 50 messages, and each would run
 	// go-i18n's template.
-	k := clockKey{l.Lang, t.Hour()*60 + t.Minute()}
-	if s, ok := l.b.clock.Load(k); ok {
-		return s.(string)
-	}
-	s := l.T("format_time", map[string]any{
-		"Hour": fmt.Sprintf("%02d", t.Hour()), "Minute": fmt.Sprintf("%02d", t.Minute()),
+	return kept(&l.b.clock, clockKey{l.Lang, t.Hour()*60 + t.Minute()}, nil, func() string {
+		return l.T("format_time", map[string]any{
+			"Hour": fmt.Sprintf("%02d", t.Hour()), "Minute": fmt.Sprintf("%02d", t.Minute()),
+		})
 	})
-	l.b.clock.Store(k, s)
-	return s
 }
 
 type clockKey struct {
@@ -162,21 +171,14 @@ func (l *Localizer) Day(t, now time.Time) string {
 	}
 	// Kept like Date's answers (a chat page asks for the day of each of
 	// its messages), under the same bound.
-	k := dayKey{dateKey{l.Lang, y, m, d}, id}
-	if s, ok := l.b.days.Load(k); ok {
-		return s.(string)
-	}
-	s := l.T(id, map[string]any{
-		"Weekday": l.Weekday(t), "Day": d, "Month": l.T(monthIDs[m], nil), "Year": y,
+	return kept(&l.b.days, dayKey{dateKey{l.Lang, y, m, d}, id}, &l.b.nDates, func() string {
+		// A separator stands alone like a heading, so it starts with a
+		// capital in all our languages; the weekday names are lower case
+		// for use inside sentences.
+		return upperFirst(l.T(id, map[string]any{
+			"Weekday": l.Weekday(t), "Day": d, "Month": l.T(monthIDs[m], nil), "Year": y,
+		}))
 	})
-	// A separator stands alone like a heading, so it starts with a capital
-	// in all our languages; the weekday names are lower case for use inside
-	// sentences.
-	s = upperFirst(s)
-	if l.b.nDates.Add(1) <= dateMemoMax {
-		l.b.days.Store(k, s)
-	}
-	return s
 }
 
 type dayKey struct {

@@ -1,6 +1,7 @@
 package i18n
 
 import (
+	"sync"
 	"testing"
 	"time"
 	_ "time/tzdata" // Europe/Oslo must not depend on the host; cmd/portal imports it too
@@ -171,5 +172,73 @@ func TestUpperFirst(t *testing.T) {
 		if got := upperFirst(in); got != want {
 			t.Errorf("upperFirst(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestLocalizer_kept pins what Date, Day and Time keep: Date and Day up to
+// dateMemoMax answers between them, then none but the same answers made
+// afresh; Time every minute of the day, with no bound.
+func TestLocalizer_kept(t *testing.T) {
+	b := newTestBundle(t)
+	l := b.Localizer("nb")
+	keeps := func(m *sync.Map, k any) bool { _, ok := m.Load(k); return ok }
+	monday := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	sunday := monday.AddDate(0, 0, -1)
+
+	if got, want := l.Date(monday), "30. november 2026"; got != want {
+		t.Errorf("Date(%s) = %q, want %q", monday.Format(time.RFC3339), got, want)
+	}
+	if !keeps(&b.dates, dateKey{"nb", 2026, time.November, 30}) || b.nDates.Load() != 1 {
+		t.Errorf("below the bound: Date kept nothing, or counted %d, want 1", b.nDates.Load())
+	}
+
+	b.nDates.Store(dateMemoMax) // the bound is reached
+	for range 2 {
+		if got, want := l.Date(sunday), "29. november 2026"; got != want {
+			t.Errorf("at the bound: Date(%s) = %q, want %q", sunday.Format(time.RFC3339), got, want)
+		}
+		if got, want := l.Day(sunday, testNow), "Søndag 29. november"; got != want {
+			t.Errorf("at the bound: Day(%s) = %q, want %q", sunday.Format(time.RFC3339), got, want)
+		}
+		if got, want := l.Time(sunday), "kl. 13.00"; got != want {
+			t.Errorf("at the bound: Time(%s) = %q, want %q", sunday.Format(time.RFC3339), got, want)
+		}
+	}
+	if keeps(&b.dates, dateKey{"nb", 2026, time.November, 29}) {
+		t.Error("at the bound: Date kept a new day")
+	}
+	if keeps(&b.days, dayKey{dateKey{"nb", 2026, time.November, 29}, "format_day"}) {
+		t.Error("at the bound: Day kept a new day")
+	}
+	if !keeps(&b.clock, clockKey{"nb", 13 * 60}) {
+		t.Error("Time did not keep a minute of the day, though it has no bound")
+	}
+	if got, want := l.Date(monday), "30. november 2026"; got != want {
+		t.Errorf("at the bound: kept Date(%s) = %q, want %q", monday.Format(time.RFC3339), got, want)
+	}
+}
+
+// TestLocalizer_keptConcurrent gives the race detector Date, Day and Time
+// from many goroutines, across the bound: some answers are kept while
+// others are made afresh.
+func TestLocalizer_keptConcurrent(t *testing.T) {
+	b := newTestBundle(t)
+	b.nDates.Store(dateMemoMax - 40)
+	first := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			l := b.Localizer(Supported()[i%3])
+			for j := range 60 {
+				at := first.AddDate(0, 0, j).Add(time.Duration(i) * time.Minute)
+				if l.Date(at) == "" || l.Day(at, testNow) == "" || l.Time(at) == "" {
+					t.Errorf("%s: an empty answer for %s", l.Lang, at.Format(time.RFC3339))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got, want := b.Localizer("en").Day(first, testNow), "Thursday 1 January"; got != want {
+		t.Errorf("Day(%s) = %q, want %q", first.Format(time.RFC3339), got, want)
 	}
 }
