@@ -195,17 +195,74 @@ func newAssets() (*assets, error) {
 	return a, err
 }
 
-// acceptsGzip reports whether an Accept-Encoding header allows gzip.
+// acceptsGzip reports whether an Accept-Encoding header (RFC 9110
+// § 12.5.3) allows gzip: gzip, or its alias x-gzip (§ 8.4.1.3), is listed
+// with a weight above zero, or is not listed and "*" is. An empty header
+// asks for identity only. Where the header is unclear (a weight that is
+// not a qvalue, a coding listed twice with different answers) the answer
+// is no: identity is always safe to send.
 func acceptsGzip(header string) bool {
-	for _, part := range strings.Split(header, ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if coding = strings.ToLower(strings.TrimSpace(coding)); coding != "gzip" && coding != "*" {
-			continue
+	var gzipListed, gzipOK, starListed, starOK bool
+	for _, member := range strings.Split(header, ",") {
+		coding, params, hasParams := strings.Cut(member, ";")
+		q := 1000
+		if hasParams {
+			q = weight(params)
 		}
-		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
-		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		switch strings.ToLower(strings.Trim(coding, ows)) {
+		case "gzip", "x-gzip":
+			gzipOK = q > 0 && (gzipOK || !gzipListed)
+			gzipListed = true
+		case "*": // any coding not listed by name
+			starOK = q > 0 && (starOK || !starListed)
+			starListed = true
+		}
 	}
-	return false
+	if gzipListed {
+		return gzipOK
+	}
+	return starOK
+}
+
+// ows is HTTP's optional white space.
+const ows = " \t"
+
+// weight returns, in thousandths, the weight that an Accept-Encoding
+// member's parameters (what follows its ";") give: a "q" in any case, then
+// "=" and a qvalue, white space allowed around each. Anything else, such
+// as a second parameter, weighs 0.
+func weight(params string) int {
+	name, value, _ := strings.Cut(params, "=")
+	if !strings.EqualFold(strings.Trim(name, ows), "q") {
+		return 0
+	}
+	q, ok := qvalue(strings.Trim(value, ows))
+	if !ok {
+		return 0
+	}
+	return q
+}
+
+// qvalue parses a qvalue (RFC 9110 § 12.4.2) into thousandths:
+// "0" [ "." 0*3DIGIT ] or "1" [ "." 0*3("0") ].
+func qvalue(s string) (int, bool) {
+	if s == "" || (s[0] != '0' && s[0] != '1') {
+		return 0, false
+	}
+	q, frac := int(s[0]-'0')*1000, s[1:]
+	if frac != "" {
+		if frac[0] != '.' || len(frac) > 4 {
+			return 0, false
+		}
+		frac = frac[1:]
+	}
+	for i, unit := 0, 100; i < len(frac); i, unit = i+1, unit/10 {
+		if frac[i] < '0' || frac[i] > '9' {
+			return 0, false
+		}
+		q += int(frac[i]-'0') * unit
+	}
+	return q, q <= 1000
 }
 
 // url returns the fingerprinted URL of the static file name.
