@@ -73,24 +73,95 @@ type AutoReplier struct {
 	log   *slog.Logger
 	post  Poster
 
-	// memo spares the database the same questions for every message of a
-	// family writing several in a row: a conversation's contact, and that
-	// its closed period has its reply, each for at most memoFor.
-	mu       sync.Mutex
-	contacts map[string]memoContact // by conversation id
-	replied  map[string]time.Time   // conversation id -> a reply is known to exist until then
+	// The memos spare the database the same questions for every message of
+	// a family writing several in a row, and for the first message in
+	// each of a caseworker's many conversations (an evening's first
+	// messages): a contact is put together from its parts (makeContact),
+	// and the parts many conversations share are kept once, by caseworker
+	// and by office. Each part is kept for at most memoFor after it was
+	// read, so a change to any of them takes effect within memoFor, as
+	// when whole contacts were kept per conversation.
+	mu      sync.Mutex
+	cases   memo[caseContactRow] // by conversation id: its case's office and caseworker
+	offices memo[OfficeSettings] // by office id
+	staff   memo[staffMember]    // by user id: a caseworker's or substitute's name and settings
+	replied memo[struct{}]       // by conversation id: its current closed period has its reply
 }
 
 // memoFor is how long the auto-replier trusts what it has read: a changed
-// schedule or absence takes effect for it within this time.
+// schedule, absence or office setting takes effect for it within this
+// time.
 const memoFor = 30 * time.Second
 
-// memoMax bounds each memo; past it, expired entries are dropped.
+// memoMax is the size up to which a memo keeps expired entries; past it,
+// they are dropped (see memo.put).
 const memoMax = 10000
 
-type memoContact struct {
-	c     Contact
-	until time.Time
+// memo is what the auto-replier keeps of one kind, by key. The zero value
+// is empty and ready. The AutoReplier's mu guards it.
+type memo[V any] struct {
+	m     map[string]memoEntry[V]
+	sweep int // len(m) at which put next drops expired entries
+}
+
+type memoEntry[V any] struct {
+	v     V
+	until time.Time // kept until then, from at most memoFor before
+}
+
+// get returns k's value if it is kept at now. An entry is kept from at
+// most memoFor before its until, so a clock that moved back (a test's)
+// does not make an old entry count as read later.
+func (m *memo[V]) get(k string, now time.Time) (V, bool) {
+	e, ok := m.m[k]
+	if !ok || !now.Before(e.until) || now.Before(e.until.Add(-memoFor)) {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+// put keeps v for k until until. Once the memo has memoMax entries it
+// drops the expired ones, and again only when it has doubled since, so
+// that a memo of more live entries than memoMax (an evening's first
+// messages in more than memoMax conversations within memoFor) costs a
+// sweep per doubling, not one per put.
+func (m *memo[V]) put(k string, v V, now, until time.Time) {
+	if m.m == nil {
+		m.m = map[string]memoEntry[V]{}
+	}
+	if len(m.m) >= max(m.sweep, memoMax) {
+		for k, e := range m.m {
+			if !now.Before(e.until) {
+				delete(m.m, k)
+			}
+		}
+		m.sweep = 2 * len(m.m)
+	}
+	m.m[k] = memoEntry[V]{v: v, until: until}
+}
+
+// recall returns k's value in the memo that field picks if it is kept at
+// now, and otherwise reads it with load and keeps it for memoFor. load
+// runs without a's lock, so that one message's queries hold up no other
+// message; two messages that miss at once both read, and either's answer
+// is kept. now is taken before load reads, so what is kept is never older
+// than its until says.
+func recall[V any](a *AutoReplier, field func(*AutoReplier) *memo[V], k string, now time.Time, load func() (V, error)) (V, error) {
+	a.mu.Lock()
+	v, ok := field(a).get(k, now)
+	a.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	field(a).put(k, v, now, now.Add(memoFor))
+	return v, nil
 }
 
 // NewAutoReplier returns an AutoReplier over store that words its replies
@@ -103,8 +174,7 @@ func NewAutoReplier(store *AvailabilityStore, text AutoReplyText, now func() tim
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &AutoReplier{store: store, text: text, now: now, log: log,
-		contacts: map[string]memoContact{}, replied: map[string]time.Time{}}
+	return &AutoReplier{store: store, text: text, now: now, log: log}
 }
 
 // Attach sets the service replies are posted through. The replier is one
@@ -182,23 +252,23 @@ func (a *AutoReplier) MessageStored(ctx context.Context, m Message, senderRole R
 	return nil
 }
 
-// contact returns conversationID's contact, from the memo if it is fresh.
+// contact returns conversationID's contact at now, put together from the
+// parts kept in the memos, reading those that are not.
 func (a *AutoReplier) contact(ctx context.Context, conversationID string, now time.Time) (Contact, error) {
-	a.mu.Lock()
-	mc, ok := a.contacts[conversationID]
-	a.mu.Unlock()
-	if ok && now.Before(mc.until) && !now.Before(mc.until.Add(-memoFor)) {
-		return mc.c, nil
-	}
-	c, err := a.store.ConversationContact(ctx, conversationID, now)
+	row, err := recall(a, func(a *AutoReplier) *memo[caseContactRow] { return &a.cases }, conversationID, now,
+		func() (caseContactRow, error) { return a.store.conversationContactRow(ctx, conversationID) })
 	if err != nil {
 		return Contact{}, err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	prune(a.contacts, now, func(mc memoContact) time.Time { return mc.until })
-	a.contacts[conversationID] = memoContact{c: c, until: now.Add(memoFor)}
-	return c, nil
+	office, err := recall(a, func(a *AutoReplier) *memo[OfficeSettings] { return &a.offices }, row.OfficeID, now,
+		func() (OfficeSettings, error) { return a.store.OfficeSettings(ctx, row.OfficeID) })
+	if err != nil {
+		return Contact{}, err
+	}
+	return makeContact(row, office, now, func(userID string) (staffMember, error) {
+		return recall(a, func(a *AutoReplier) *memo[staffMember] { return &a.staff }, userID, now,
+			func() (staffMember, error) { return a.store.staffMember(ctx, userID) })
+	})
 }
 
 // knownReplied reports whether conversationID's current closed period is
@@ -206,8 +276,8 @@ func (a *AutoReplier) contact(ctx context.Context, conversationID string, now ti
 func (a *AutoReplier) knownReplied(conversationID string, now time.Time) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	until, ok := a.replied[conversationID]
-	return ok && now.Before(until) && !now.Before(until.Add(-memoFor))
+	_, ok := a.replied.get(conversationID, now)
+	return ok
 }
 
 // rememberReplied notes that conversationID has its reply for the closed
@@ -219,20 +289,7 @@ func (a *AutoReplier) rememberReplied(conversationID string, now, next time.Time
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	prune(a.replied, now, func(t time.Time) time.Time { return t })
-	a.replied[conversationID] = until
-}
-
-// prune drops m's expired entries once it has grown past memoMax.
-func prune[V any](m map[string]V, now time.Time, until func(V) time.Time) {
-	if len(m) < memoMax {
-		return
-	}
-	for k, v := range m {
-		if !now.Before(until(v)) {
-			delete(m, k)
-		}
-	}
+	a.replied.put(conversationID, struct{}{}, now, until)
 }
 
 // autoReplyClientID is the client id of the automatic reply in

@@ -374,13 +374,18 @@ func (s *AvailabilityStore) Schedule(ctx context.Context, userID string, office 
 	if err != nil {
 		return Schedule{}, err
 	}
+	return st.on(office), nil
+}
+
+// on returns the schedule of the owner of st on office.
+func (st Settings) on(office OfficeSettings) Schedule {
 	return Schedule{
 		Windows:     st.Windows,
 		OfficeHours: office.Hours,
 		Exceptions:  st.Exceptions,
 		Absences:    st.Absences,
 		Calendar:    office.Calendar,
-	}, nil
+	}
 }
 
 // Contact is who answers a case's family and when, at one moment: the
@@ -434,61 +439,151 @@ func (c Contact) Sender() string {
 	return c.Caseworker.ID
 }
 
-// CaseContact returns the contact of caseID at now.
-func (s *AvailabilityStore) CaseContact(ctx context.Context, caseID string, now time.Time) (Contact, error) {
-	var row struct {
-		CaseID       string `db:"case_id"`
-		OfficeID     string `db:"office_id"`
-		Phone        string `db:"phone"`
-		Emergency    string `db:"emergency_phone"`
-		CaseworkerID string `db:"caseworker_id"`
-	}
-	err := s.db.GetContext(ctx, &row, s.db.Rebind(`
+// A contact is put together from three parts (makeContact), read
+// separately so that the auto-replier can keep the two that many cases
+// share (autoreply.go):
+//   - the case's row (caseContactRow): its office with the office's phone
+//     numbers, and its primary caseworker; one query;
+//   - the office's settings (OfficeSettings), the same for all its cases;
+//   - what the contact needs of a member of staff (staffMember: their name
+//     and own settings), the same for every case they answer.
+
+// caseContactRow is what a contact needs of one case.
+type caseContactRow struct {
+	CaseID       string `db:"case_id"`
+	OfficeID     string `db:"office_id"`
+	Phone        string `db:"phone"`
+	Emergency    string `db:"emergency_phone"`
+	CaseworkerID string `db:"caseworker_id"` // the primary one; "" if none
+}
+
+// caseContactColumns select a caseContactRow of the case k joined with its
+// office o.
+const caseContactColumns = `
 		SELECT k.id AS case_id, k.office_id, o.phone, o.emergency_phone,
 		       COALESCE((SELECT a.user_id FROM case_caseworkers a
-		                 WHERE a.case_id = k.id ORDER BY a.is_primary DESC, a.user_id LIMIT 1), '') AS caseworker_id
+		                 WHERE a.case_id = k.id ORDER BY a.is_primary DESC, a.user_id LIMIT 1), '') AS caseworker_id`
+
+// caseContactRow returns caseID's row, or ErrNotFound.
+func (s *AvailabilityStore) caseContactRow(ctx context.Context, caseID string) (caseContactRow, error) {
+	var row caseContactRow
+	err := s.db.GetContext(ctx, &row, s.db.Rebind(caseContactColumns+`
 		FROM cases k JOIN offices o ON o.id = k.office_id
 		WHERE k.id = ?`), caseID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Contact{}, ErrNotFound
+		return caseContactRow{}, ErrNotFound
 	}
 	if err != nil {
-		return Contact{}, availabilityErr("get case contact", err)
+		return caseContactRow{}, availabilityErr("get case contact", err)
 	}
+	return row, nil
+}
+
+// conversationContactRow returns the row of conversationID's case, or
+// ErrNotFound, in one query.
+func (s *AvailabilityStore) conversationContactRow(ctx context.Context, conversationID string) (caseContactRow, error) {
+	var row caseContactRow
+	err := s.db.GetContext(ctx, &row, s.db.Rebind(caseContactColumns+`
+		FROM conversations c JOIN cases k ON k.id = c.case_id JOIN offices o ON o.id = k.office_id
+		WHERE c.id = ?`), conversationID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return caseContactRow{}, ErrNotFound
+	}
+	if err != nil {
+		return caseContactRow{}, availabilityErr("get conversation contact", err)
+	}
+	return row, nil
+}
+
+// staffMember is what a contact needs of a member of staff, whichever case
+// and office it is for.
+type staffMember struct {
+	Person   Person
+	Settings Settings
+}
+
+// staffMember returns userID's name and own settings, or ErrNotFound.
+func (s *AvailabilityStore) staffMember(ctx context.Context, userID string) (staffMember, error) {
+	p, err := s.person(ctx, userID)
+	if err != nil {
+		return staffMember{}, err
+	}
+	st, err := s.Settings(ctx, userID)
+	if err != nil {
+		return staffMember{}, err
+	}
+	return staffMember{Person: p, Settings: st}, nil
+}
+
+// makeContact puts row's contact at now together: office is the settings
+// of row's office, and staff returns a member of staff's part (the
+// caseworker's, and during an absence the substitute's, whose schedule is
+// also on the case's office). The result shares office's and staff's
+// slices and maps; nothing modifies them.
+func makeContact(row caseContactRow, office OfficeSettings, now time.Time, staff func(userID string) (staffMember, error)) (Contact, error) {
+	c := Contact{CaseID: row.CaseID, OfficeID: row.OfficeID, OfficePhone: row.Phone, EmergencyPhone: row.Emergency, Office: office}
+	if row.CaseworkerID == "" {
+		return c, nil
+	}
+	cw, err := staff(row.CaseworkerID)
+	if err != nil {
+		return Contact{}, err
+	}
+	c.Caseworker, c.Schedule = cw.Person, cw.Settings.on(office)
+	c.Absence, c.Away = c.Schedule.Absent(now)
+	if c.Away && c.Absence.SubstituteID != "" {
+		sub, err := staff(c.Absence.SubstituteID)
+		if err != nil {
+			return Contact{}, err
+		}
+		c.Substitute, c.SubstituteSchedule = sub.Person, sub.Settings.on(office)
+	}
+	return c, nil
+}
+
+// contactOf reads the parts of row's contact and puts it together at now.
+func (s *AvailabilityStore) contactOf(ctx context.Context, row caseContactRow, now time.Time) (Contact, error) {
 	office, err := s.OfficeSettings(ctx, row.OfficeID)
 	if err != nil {
 		return Contact{}, err
 	}
-	c, err := s.contact(ctx, row.CaseworkerID, office, now)
+	return makeContact(row, office, now, s.staffOf(ctx))
+}
+
+// contact puts a Contact together for caseworkerID ("" for none) on office,
+// without the case's and office's ids and phone numbers.
+func (s *AvailabilityStore) contact(ctx context.Context, caseworkerID string, office OfficeSettings, now time.Time) (Contact, error) {
+	return makeContact(caseContactRow{CaseworkerID: caseworkerID}, office, now, s.staffOf(ctx))
+}
+
+// staffOf returns staffMember as makeContact takes it.
+func (s *AvailabilityStore) staffOf(ctx context.Context) func(userID string) (staffMember, error) {
+	return func(userID string) (staffMember, error) { return s.staffMember(ctx, userID) }
+}
+
+// CaseContact returns the contact of caseID at now.
+func (s *AvailabilityStore) CaseContact(ctx context.Context, caseID string, now time.Time) (Contact, error) {
+	row, err := s.caseContactRow(ctx, caseID)
 	if err != nil {
 		return Contact{}, err
 	}
-	c.CaseID, c.OfficeID, c.OfficePhone, c.EmergencyPhone = row.CaseID, row.OfficeID, row.Phone, row.Emergency
-	return c, nil
+	return s.contactOf(ctx, row, now)
 }
 
 // ConversationContact returns the contact of conversationID's case at now.
 func (s *AvailabilityStore) ConversationContact(ctx context.Context, conversationID string, now time.Time) (Contact, error) {
-	var caseID string
-	err := s.db.GetContext(ctx, &caseID, s.db.Rebind(`SELECT case_id FROM conversations WHERE id = ?`), conversationID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Contact{}, ErrNotFound
-	}
+	row, err := s.conversationContactRow(ctx, conversationID)
 	if err != nil {
-		return Contact{}, availabilityErr("get conversation case", err)
+		return Contact{}, err
 	}
-	return s.CaseContact(ctx, caseID, now)
+	return s.contactOf(ctx, row, now)
 }
 
 // CaseworkerContact returns the contact a family of one of userID's cases
 // would have at now: the preview on the caseworker's availability page.
 // It uses userID's own office.
 func (s *AvailabilityStore) CaseworkerContact(ctx context.Context, userID string, now time.Time) (Contact, error) {
-	var row struct {
-		OfficeID  string `db:"office_id"`
-		Phone     string `db:"phone"`
-		Emergency string `db:"emergency_phone"`
-	}
+	row := caseContactRow{CaseworkerID: userID}
 	err := s.db.GetContext(ctx, &row, s.db.Rebind(`
 		SELECT COALESCE(u.office_id, '') AS office_id, COALESCE(o.phone, '') AS phone,
 		       COALESCE(o.emergency_phone, '') AS emergency_phone
@@ -500,41 +595,7 @@ func (s *AvailabilityStore) CaseworkerContact(ctx context.Context, userID string
 	if err != nil {
 		return Contact{}, availabilityErr("get caseworker office", err)
 	}
-	office, err := s.OfficeSettings(ctx, row.OfficeID)
-	if err != nil {
-		return Contact{}, err
-	}
-	c, err := s.contact(ctx, userID, office, now)
-	if err != nil {
-		return Contact{}, err
-	}
-	c.OfficeID, c.OfficePhone, c.EmergencyPhone = row.OfficeID, row.Phone, row.Emergency
-	return c, nil
-}
-
-// contact puts a Contact together for caseworkerID ("" for none) on office.
-func (s *AvailabilityStore) contact(ctx context.Context, caseworkerID string, office OfficeSettings, now time.Time) (Contact, error) {
-	c := Contact{Office: office}
-	if caseworkerID == "" {
-		return c, nil
-	}
-	var err error
-	if c.Caseworker, err = s.person(ctx, caseworkerID); err != nil {
-		return Contact{}, err
-	}
-	if c.Schedule, err = s.Schedule(ctx, caseworkerID, office); err != nil {
-		return Contact{}, err
-	}
-	c.Absence, c.Away = c.Schedule.Absent(now)
-	if c.Away && c.Absence.SubstituteID != "" {
-		if c.Substitute, err = s.person(ctx, c.Absence.SubstituteID); err != nil {
-			return Contact{}, err
-		}
-		if c.SubstituteSchedule, err = s.Schedule(ctx, c.Substitute.ID, office); err != nil {
-			return Contact{}, err
-		}
-	}
-	return c, nil
+	return s.contactOf(ctx, row, now)
 }
 
 // person returns the user id's name.
