@@ -141,16 +141,16 @@ func (m *memo[V]) put(k string, v V, now, until time.Time) {
 	m.m[k] = memoEntry[V]{v: v, until: until}
 }
 
-// recall returns k's value in the memo that field picks if it is kept at
-// now, and otherwise reads it with load and keeps it for memoFor. load
-// runs without a's lock, so that one message's queries hold up no other
-// message; two messages that miss at once both read, and either's answer
-// is kept. now is taken before load reads, so what is kept is never older
-// than its until says.
-func recall[V any](a *AutoReplier, field func(*AutoReplier) *memo[V], k string, now time.Time, load func() (V, error)) (V, error) {
-	a.mu.Lock()
-	v, ok := field(a).get(k, now)
-	a.mu.Unlock()
+// recall returns k's value in m if it is kept at now, and otherwise reads
+// it with load and keeps it for memoFor. mu guards m. load runs without
+// mu, so that one message's queries hold up no other message; two
+// messages that miss at once both read, and either's answer is kept. now
+// is taken before load reads, so what is kept is never kept past memoFor
+// after it was read.
+func recall[V any](mu *sync.Mutex, m *memo[V], k string, now time.Time, load func() (V, error)) (V, error) {
+	mu.Lock()
+	v, ok := m.get(k, now)
+	mu.Unlock()
 	if ok {
 		return v, nil
 	}
@@ -158,9 +158,9 @@ func recall[V any](a *AutoReplier, field func(*AutoReplier) *memo[V], k string, 
 	if err != nil {
 		return v, err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	field(a).put(k, v, now, now.Add(memoFor))
+	mu.Lock()
+	defer mu.Unlock()
+	m.put(k, v, now, now.Add(memoFor))
 	return v, nil
 }
 
@@ -255,19 +255,22 @@ func (a *AutoReplier) MessageStored(ctx context.Context, m Message, senderRole R
 // contact returns conversationID's contact at now, put together from the
 // parts kept in the memos, reading those that are not.
 func (a *AutoReplier) contact(ctx context.Context, conversationID string, now time.Time) (Contact, error) {
-	row, err := recall(a, func(a *AutoReplier) *memo[caseContactRow] { return &a.cases }, conversationID, now,
-		func() (caseContactRow, error) { return a.store.conversationContactRow(ctx, conversationID) })
+	row, err := recall(&a.mu, &a.cases, conversationID, now, func() (caseContactRow, error) {
+		return a.store.conversationContactRow(ctx, conversationID)
+	})
 	if err != nil {
 		return Contact{}, err
 	}
-	office, err := recall(a, func(a *AutoReplier) *memo[OfficeSettings] { return &a.offices }, row.OfficeID, now,
-		func() (OfficeSettings, error) { return a.store.OfficeSettings(ctx, row.OfficeID) })
+	office, err := recall(&a.mu, &a.offices, row.OfficeID, now, func() (OfficeSettings, error) {
+		return a.store.OfficeSettings(ctx, row.OfficeID)
+	})
 	if err != nil {
 		return Contact{}, err
 	}
 	return makeContact(row, office, now, func(userID string) (staffMember, error) {
-		return recall(a, func(a *AutoReplier) *memo[staffMember] { return &a.staff }, userID, now,
-			func() (staffMember, error) { return a.store.staffMember(ctx, userID) })
+		return recall(&a.mu, &a.staff, userID, now, func() (staffMember, error) {
+			return a.store.staffMember(ctx, userID)
+		})
 	})
 }
 
