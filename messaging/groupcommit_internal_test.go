@@ -113,3 +113,46 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestCommitter_batchesShareOneConnection: every batch runs on the
+// writer's own connection, whose page cache no other connection's commit
+// empties: what one write leaves on its connection (a temporary table) the
+// next one finds, while readers hold other connections of the pool, and
+// its page cache is the writer's size.
+func TestCommitter_batchesShareOneConnection(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "gc.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c := &Committer{db: d, batch: true}
+	if err := c.Do(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TEMP TABLE writer_probe (n INTEGER NOT NULL); INSERT INTO writer_probe VALUES (1)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		// Another connection is taken between the writes and returned
+		// after the next one, so the pool's choice varies.
+		reader, err := d.Connx(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n, cache int
+		err = c.Do(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+			if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM temp.writer_probe`); err != nil {
+				return err
+			}
+			return tx.GetContext(ctx, &cache, `PRAGMA cache_size`)
+		})
+		reader.Close()
+		if err != nil {
+			t.Fatalf("write %d: %v (not on the first write's connection)", i, err)
+		}
+		if n != 1 || cache != -writerCache {
+			t.Errorf("write %d: probe rows %d, cache_size %d; want 1, %d", i, n, cache, -writerCache)
+		}
+	}
+}
