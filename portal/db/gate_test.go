@@ -202,7 +202,9 @@ func TestCheckpoint_restartsLongWAL(t *testing.T) {
 			runtime.Gosched()
 		}
 	}()
-	err = checkpointOnce(d, g, 100)
+	bg := background() // the passes on their own thread, as in checkpoint
+	defer close(bg)
+	err = checkpointOnce(d, g, 100, bg)
 	checkpointing.Store(false)
 	if err != nil {
 		t.Fatal(err)
