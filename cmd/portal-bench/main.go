@@ -399,7 +399,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	together := uint64(len(chatServers)*cfg.n+1024) <= nofile
 	rep.Interleaved = together
 	fixedFor := func(sv *server, senders [][]slot) {
-		flushWrites()
+		settle(servers)
 		progress(fmt.Sprintf("%s: %.0f msg/s for %s", sv.t.name, cfg.rate, cfg.dur))
 		resend := int64(0)
 		if sv.t.portal {
@@ -426,7 +426,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	// access answers. The fixed-rate runs after it measure the steady state.
 	coldFor := func(sv *server, senders [][]slot) {
 		first := sv.fleet.firstMessages(senders)
-		flushWrites()
+		settle(servers)
 		progress(fmt.Sprintf("%s: the first message in each of %d conversations", sv.t.name, len(first)))
 		d := time.Duration(float64(len(first)) / cfg.rate * float64(time.Second))
 		res := chatRun(ctx, sv, first, cfg.rate, 0, d+time.Millisecond, 0)
@@ -571,9 +571,34 @@ func gitSHA() string {
 	return sha
 }
 
-// flushWrites has the kernel write back every dirty page before a server's
-// run, so that the run does not pay for what the one before it wrote: the
-// kernel writes dirty pages back up to 30 s later, into whichever run comes
-// next. (A second portal run right after the first had twice its p99, in
-// either order.)
-func flushWrites() { syscall.Sync() }
+// settle waits until the servers are idle, then has the kernel write back
+// every dirty page, so that a run does not pay for the one before it: a
+// portal copies its WAL into its database for a while after its run (the
+// checkpoint), and the kernel writes dirty pages back up to 30 s later,
+// both into whichever run comes next. Idle means no server used more than a clock tick of CPU in half a
+// second; it gives up waiting after 20 s.
+func settle(servers []*server) {
+	cpu := func() []time.Duration {
+		out := make([]time.Duration, len(servers))
+		for i, sv := range servers {
+			if st, err := readProc(sv.proc.pid()); err == nil {
+				out[i] = st.CPU
+			}
+		}
+		return out
+	}
+	tick := time.Second / time.Duration(clockTick)
+	before := cpu()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		now, busy := cpu(), false
+		for i := range now {
+			busy = busy || now[i]-before[i] > tick
+		}
+		if !busy {
+			break
+		}
+		before = now
+	}
+	syscall.Sync()
+}
