@@ -85,7 +85,7 @@ type AutoReplier struct {
 	cases   memo[caseContactRow] // by conversation id: its case's office and caseworker
 	offices memo[OfficeSettings] // by office id
 	staff   memo[staffMember]    // by user id: a caseworker's or substitute's name and settings
-	replied memo[struct{}]       // by conversation id: its current closed period has its reply
+	replied memo[struct{}]       // by period (autoReplyClientID): that closed period has its reply
 }
 
 // memoFor is how long the auto-replier trusts what it has read: a changed
@@ -105,16 +105,16 @@ type memo[V any] struct {
 }
 
 type memoEntry[V any] struct {
-	v     V
-	until time.Time // kept until then, from at most memoFor before
+	v           V
+	from, until time.Time // kept from when it was put until then
 }
 
-// get returns k's value if it is kept at now. An entry is kept from at
-// most memoFor before its until, so a clock that moved back (a test's)
-// does not make an old entry count as read later.
+// get returns k's value if it is kept at now. An entry is kept from the
+// moment it was put, so a clock that moved back (a test's) does not make an
+// old entry count as read later.
 func (m *memo[V]) get(k string, now time.Time) (V, bool) {
 	e, ok := m.m[k]
-	if !ok || !now.Before(e.until) || now.Before(e.until.Add(-memoFor)) {
+	if !ok || !now.Before(e.until) || now.Before(e.from) {
 		var zero V
 		return zero, false
 	}
@@ -138,7 +138,7 @@ func (m *memo[V]) put(k string, v V, now, until time.Time) {
 		}
 		m.sweep = 2 * len(m.m)
 	}
-	m.m[k] = memoEntry[V]{v: v, until: until}
+	m.m[k] = memoEntry[V]{v: v, from: now, until: until}
 }
 
 // recall returns k's value in m if it is kept at now, and otherwise reads
@@ -194,9 +194,6 @@ func (a *AutoReplier) MessageStored(ctx context.Context, m Message, senderRole R
 		return errors.New("messaging: auto-replier has no service attached")
 	}
 	now := a.now()
-	if a.knownReplied(m.ConversationID, now) {
-		return nil
-	}
 	c, err := a.contact(ctx, m.ConversationID, now)
 	if err != nil {
 		return fmt.Errorf("auto-reply: %w", err)
@@ -211,12 +208,16 @@ func (a *AutoReplier) MessageStored(ctx context.Context, m Message, senderRole R
 		return nil
 	}
 	since := sched.closedSince(ChannelChat, now)
+	period := autoReplyClientID(m.ConversationID, since)
+	if a.knownReplied(period, now) {
+		return nil
+	}
 	replied, err := a.store.repliedBetween(ctx, m.ConversationID, since, now)
 	if err != nil {
 		return err
 	}
 	if replied {
-		a.rememberReplied(m.ConversationID, now, next)
+		a.rememberReplied(period, now, next, true)
 		return nil
 	}
 	lang, err := a.store.UserLang(ctx, m.SenderID)
@@ -240,14 +241,14 @@ func (a *AutoReplier) MessageStored(ctx context.Context, m Message, senderRole R
 	_, err = a.post.Post(ctx, Draft{
 		ConversationID: m.ConversationID,
 		SenderID:       sender,
-		ClientID:       autoReplyClientID(m.ConversationID, since),
+		ClientID:       period,
 		Body:           body,
 		Kind:           KindAutoReply,
 	})
 	if err != nil {
 		return fmt.Errorf("auto-reply: %w", err)
 	}
-	a.rememberReplied(m.ConversationID, now, next)
+	a.rememberReplied(period, now, next, false)
 	a.log.DebugContext(ctx, "auto-reply sent", "conversation", m.ConversationID, "closed_since", since)
 	return nil
 }
@@ -274,25 +275,34 @@ func (a *AutoReplier) contact(ctx context.Context, conversationID string, now ti
 	})
 }
 
-// knownReplied reports whether conversationID's current closed period is
-// known to have its reply already.
-func (a *AutoReplier) knownReplied(conversationID string, now time.Time) bool {
+// knownReplied reports whether period (a conversation's closed period, as
+// autoReplyClientID names it) is known to have its reply already.
+func (a *AutoReplier) knownReplied(period string, now time.Time) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	_, ok := a.replied.get(conversationID, now)
+	_, ok := a.replied.get(period, now)
 	return ok
 }
 
-// rememberReplied notes that conversationID has its reply for the closed
-// period that ends at next (the zero time: not within a year).
-func (a *AutoReplier) rememberReplied(conversationID string, now, next time.Time) {
+// rememberReplied notes that period, which ends at next (the zero time: not
+// within a year), has its reply: for memoFor after posting one, and, once
+// the reply is found stored, until the period ends (a day at most, to bound
+// the memo). A stored reply stays stored, as messages are never removed,
+// and a changed schedule makes another period, with another name. Before,
+// a conversation's reply was looked for again every memoFor, reading every
+// message of the evening (portal-bench: 3 % of the CPU at 1,000 messages a
+// second).
+func (a *AutoReplier) rememberReplied(period string, now, next time.Time, stored bool) {
 	until := now.Add(memoFor)
+	if stored {
+		until = now.Add(24 * time.Hour)
+	}
 	if !next.IsZero() && next.Before(until) {
 		until = next
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.replied.put(conversationID, struct{}{}, now, until)
+	a.replied.put(period, struct{}{}, now, until)
 }
 
 // autoReplyClientID is the client id of the automatic reply in

@@ -404,3 +404,54 @@ func benchFirstMessages(b *testing.B, caseworkers, perCaseworker int, stored boo
 	}
 	b.ReportMetric(float64(log.n.Load()-start)/float64(b.N), "queries/op")
 }
+
+// TestAutoReplier_storedReplyKeptForThePeriod: once the replier has found
+// a closed period's answer stored, it does not look for it again in that
+// period, however much later the family writes, and posts nothing.
+func TestAutoReplier_storedReplyKeptForThePeriod(t *testing.T) {
+	w, _ := avWorld(t)
+	ctx := context.Background()
+	cdb, log := countingDB(t, w.db, w.dsn)
+	now := oslo(t, 2026, 3, 4, 20, 0) // a Wednesday evening: the chat is closed
+	r := messaging.NewAutoReplier(messaging.NewAvailabilityStore(cdb), func(messaging.AutoReply) string { return "closed" },
+		func() time.Time { return now }, nil)
+	p := &fakePoster{}
+	r.Attach(p)
+	conv := w.conv["emma-sara"]
+	// Kari answered at 19.00, in this closed period.
+	w.db.MustExec(w.db.Rebind(`UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?`), conv)
+	w.db.MustExec(w.db.Rebind(`
+		INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, kind, created_at)
+		SELECT 'kari-answer', id, last_seq, ?, 'kari-1', 'svar', 'text', ? FROM conversations WHERE id = ?`),
+		w.ids["kari"], now.Add(-time.Hour).UTC(), conv)
+
+	lookups := func(at time.Time) []string {
+		t.Helper()
+		now = at
+		var found []string
+		for _, q := range log.during(func() {
+			m := messaging.Message{ConversationID: conv, SenderID: w.ids["sara"], Kind: messaging.KindText}
+			if err := r.MessageStored(ctx, m, messaging.RoleCitizen); err != nil {
+				t.Fatal(err)
+			}
+		}) {
+			if strings.Contains(q, "FROM messages") {
+				found = append(found, q)
+			}
+		}
+		return found
+	}
+	if got := lookups(now); len(got) == 0 {
+		t.Fatal("the first family message of the evening did not look for an answer")
+	}
+	if got := lookups(now.Add(2 * time.Hour)); len(got) > 0 {
+		t.Errorf("two hours later, in the same period, the replier looked again: %q", got)
+	}
+	if len(p.drafts) != 0 {
+		t.Errorf("posted %d replies to a period Kari had answered, want none", len(p.drafts))
+	}
+	// The next closed period is another one: Thursday evening looks again.
+	if got := lookups(oslo(t, 2026, 3, 5, 20, 0)); len(got) == 0 {
+		t.Error("the next evening's first family message did not look for an answer")
+	}
+}

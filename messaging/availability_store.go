@@ -644,23 +644,25 @@ func (s *AvailabilityStore) UserOffice(ctx context.Context, userID string) (stri
 //
 // A message's created_at is taken while its seq is (Store.InsertMessage),
 // so times grow with seqs, and there is no index by time: the statement
-// walks the conversation's seq index back from the newest message to the
-// last one before since, which reads only the messages of the period.
+// finds the last message before since by walking the conversation's seq
+// index back from the newest, then reads forward from there and stops at
+// the first reply (usually the period's second message).
 func (s *AvailabilityStore) repliedBetween(ctx context.Context, conversationID string, since, now time.Time) (bool, error) {
-	var n int
-	err := s.db.GetContext(ctx, &n, s.db.Rebind(`
-		SELECT COUNT(*) FROM messages m JOIN users u ON u.id = m.sender_id
-		WHERE m.conversation_id = ?
-		  AND m.seq > COALESCE((SELECT b.seq FROM messages b
-		                        WHERE b.conversation_id = ? AND b.created_at < ?
-		                        ORDER BY b.seq DESC LIMIT 1), 0)
-		  AND m.created_at >= ? AND m.created_at <= ?
-		  AND (m.kind = 'auto_reply' OR (m.kind = 'text' AND u.kind <> 'citizen'))`),
+	var replied bool
+	err := s.db.GetContext(ctx, &replied, s.db.Rebind(`
+		SELECT EXISTS (
+			SELECT 1 FROM messages m JOIN users u ON u.id = m.sender_id
+			WHERE m.conversation_id = ?
+			  AND m.seq > COALESCE((SELECT b.seq FROM messages b
+			                        WHERE b.conversation_id = ? AND b.created_at < ?
+			                        ORDER BY b.seq DESC LIMIT 1), 0)
+			  AND m.created_at >= ? AND m.created_at <= ?
+			  AND (m.kind = 'auto_reply' OR (m.kind = 'text' AND u.kind <> 'citizen')))`),
 		conversationID, conversationID, since.UTC(), since.UTC(), now.UTC())
 	if err != nil {
 		return false, availabilityErr("check replies", err)
 	}
-	return n > 0, nil
+	return replied, nil
 }
 
 // WaitingSince returns, for each of conversationIDs in which a family
