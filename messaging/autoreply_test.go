@@ -155,19 +155,28 @@ func reads(qs []string, kind string) []string {
 	return out
 }
 
+// eveningReplier is an auto-replier over a counting pool (countingDB) of
+// the availability world's database, posting to a fakePoster, its clock
+// at *now: a Wednesday evening, when the chat is closed.
+func eveningReplier(t *testing.T) (*world, *messaging.AutoReplier, *fakePoster, *queryLog, *time.Time) {
+	t.Helper()
+	w, _ := avWorld(t)
+	cdb, log := countingDB(t, w.db, w.dsn)
+	now := oslo(t, 2026, 3, 4, 20, 0)
+	r := messaging.NewAutoReplier(messaging.NewAvailabilityStore(cdb), func(messaging.AutoReply) string { return "closed" },
+		func() time.Time { return now }, nil)
+	p := &fakePoster{}
+	r.Attach(p)
+	return w, r, p, log, &now
+}
+
 // TestAutoReplier_sharedContactParts counts the statements behind each
 // conversation's first message: the office's settings and a caseworker's
 // name and settings are read once for all their conversations, not once
 // per conversation.
 func TestAutoReplier_sharedContactParts(t *testing.T) {
-	w, _ := avWorld(t)
+	w, r, p, log, _ := eveningReplier(t)
 	ctx := context.Background()
-	cdb, log := countingDB(t, w.db, w.dsn)
-	now := oslo(t, 2026, 3, 4, 20, 0) // a Wednesday evening: the chat is closed
-	r := messaging.NewAutoReplier(messaging.NewAvailabilityStore(cdb), func(messaging.AutoReply) string { return "closed" },
-		func() time.Time { return now }, nil)
-	p := &fakePoster{}
-	r.Attach(p)
 	first := func(conv, who string) []string {
 		t.Helper()
 		return log.during(func() {
@@ -409,14 +418,8 @@ func benchFirstMessages(b *testing.B, caseworkers, perCaseworker int, stored boo
 // a closed period's answer stored, it does not look for it again in that
 // period, however much later the family writes, and posts nothing.
 func TestAutoReplier_storedReplyKeptForThePeriod(t *testing.T) {
-	w, _ := avWorld(t)
+	w, r, p, log, now := eveningReplier(t)
 	ctx := context.Background()
-	cdb, log := countingDB(t, w.db, w.dsn)
-	now := oslo(t, 2026, 3, 4, 20, 0) // a Wednesday evening: the chat is closed
-	r := messaging.NewAutoReplier(messaging.NewAvailabilityStore(cdb), func(messaging.AutoReply) string { return "closed" },
-		func() time.Time { return now }, nil)
-	p := &fakePoster{}
-	r.Attach(p)
 	conv := w.conv["emma-sara"]
 	// Kari answered at 19.00, in this closed period.
 	w.db.MustExec(w.db.Rebind(`UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?`), conv)
@@ -427,7 +430,7 @@ func TestAutoReplier_storedReplyKeptForThePeriod(t *testing.T) {
 
 	lookups := func(at time.Time) []string {
 		t.Helper()
-		now = at
+		*now = at
 		var found []string
 		for _, q := range log.during(func() {
 			m := messaging.Message{ConversationID: conv, SenderID: w.ids["sara"], Kind: messaging.KindText}
@@ -441,7 +444,7 @@ func TestAutoReplier_storedReplyKeptForThePeriod(t *testing.T) {
 		}
 		return found
 	}
-	if got := lookups(now); len(got) == 0 {
+	if got := lookups(*now); len(got) == 0 {
 		t.Fatal("the first family message of the evening did not look for an answer")
 	}
 	if got := lookups(now.Add(2 * time.Hour)); len(got) > 0 {
