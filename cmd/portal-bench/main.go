@@ -497,6 +497,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 				if sv == nil {
 					continue
 				}
+				settle(servers) // after the ramp, a long WAL is still being copied
 				progress(fmt.Sprintf("%s: HTTP %s, %d concurrent", sv.t.name, page, cfg.httpConc))
 				rep.HTTP = append(rep.HTTP, httpRun(ctx, sv.t, page, httpSet.reqs[page], cfg.httpConc, cfg.httpDur))
 			}
