@@ -2,6 +2,8 @@ package messaging
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -154,5 +156,60 @@ func TestCommitter_batchesShareOneConnection(t *testing.T) {
 		if n != 1 || cache != -writerCache {
 			t.Errorf("write %d: probe rows %d, cache_size %d; want 1, %d", i, n, cache, -writerCache)
 		}
+	}
+}
+
+// TestCommitter_replacesALostConnection: when database/sql has let the
+// writer's connection go (as it does with a batch rolled back at its
+// deadline), the next batch runs on a fresh one instead of failing.
+func TestCommitter_replacesALostConnection(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "gc.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.MustExec(`CREATE TABLE t (v TEXT NOT NULL)`)
+	c := &Committer{db: d, batch: true}
+	insert := func(ctx context.Context, tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO t (v) VALUES ('x')`)
+		return err
+	}
+	if err := c.Do(ctx, insert); err != nil {
+		t.Fatal(err)
+	}
+	c.conn.Raw(func(any) error { return driver.ErrBadConn }) // database/sql closes it
+	if err := c.Do(ctx, insert); err != nil {
+		t.Fatalf("the write after a lost connection: %v", err)
+	}
+	var n int
+	if err := d.Get(&n, `SELECT COUNT(*) FROM t`); err != nil || n != 2 {
+		t.Errorf("rows = %d (err %v), want 2", n, err)
+	}
+}
+
+// TestCloseDB_letsTheWritersConnectionGo: CloseDB closes every connection
+// of the database, the writer's too (so SQLite can copy the WAL into the
+// file and remove it), and later writes fail instead of opening another.
+func TestCloseDB_letsTheWritersConnectionGo(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "gc.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := CommitterFor(d)
+	if err := c.Do(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE t (v TEXT NOT NULL)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := CloseDB(d); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every connection to close", func() bool { return d.Stats().OpenConnections == 0 })
+	err = c.Do(ctx, func(context.Context, *sqlx.Tx) error { return nil })
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("a write after CloseDB = %v, want ErrUnavailable", err)
 	}
 }

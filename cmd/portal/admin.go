@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"familieportal/messaging"
 	"familieportal/portal"
 	"familieportal/portal/db"
 )
@@ -60,7 +61,7 @@ func runAdmin(ctx context.Context, cmd string, args []string, getenv func(string
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer messaging.CloseDB(d)
 	store := portal.NewStore(d)
 
 	switch {
