@@ -65,8 +65,8 @@ func TestOpen_postgresConcurrentStarts(t *testing.T) {
 }
 
 // TestPostgres_appendOnly: the database itself refuses to change or remove
-// audit rows, and to change or delete messages outside their case's
-// deletion, as on SQLite.
+// audit rows and the integration feed's, and to change or delete messages
+// outside their case's deletion, as on SQLite.
 func TestPostgres_appendOnly(t *testing.T) {
 	dbtest.PostgresURL(t)
 	d := dbtest.Open(t, db.Postgres)
@@ -84,6 +84,17 @@ func TestPostgres_appendOnly(t *testing.T) {
 	var n int
 	if err := d.Get(&n, `SELECT COUNT(*) FROM audit`); err != nil || n != 1 {
 		t.Errorf("audit rows = %d (err %v), want 1", n, err)
+	}
+	// The integration feed likewise (a reader's cursor must never skip).
+	d.MustExec(`INSERT INTO api_feed (office_id, kind, object_id, user_id, at) VALUES ('o', 'message', 'm', 'u', now())`)
+	for _, stmt := range []string{
+		`UPDATE api_feed SET kind = 'access_request'`,
+		`DELETE FROM api_feed`,
+		`TRUNCATE api_feed`,
+	} {
+		if _, err := d.Exec(stmt); err == nil {
+			t.Errorf("%s succeeded, want an error", stmt)
+		}
 	}
 
 	d.MustExec(`INSERT INTO offices (id, name, municipality, phone, emergency_phone) VALUES ('o', 'O', 'M', '1', '2')`)
