@@ -678,5 +678,13 @@ func writeSessions(ctx context.Context, path string, users []string) (map[string
 		}
 		tokens[u] = token
 	}
-	return tokens, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	// Into the database file now: the servers get copies of the file
+	// alone, and closing the pool does not wait for a checkpoint under way.
+	if _, err := d.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return nil, err
+	}
+	return tokens, nil
 }
