@@ -23,13 +23,7 @@ import (
 // ever.
 func TestCommitter_oneCallerDoesNotSpoilTheBatch(t *testing.T) {
 	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "gc.db"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	d.MustExec(`CREATE TABLE t (v TEXT NOT NULL)`)
-	c := &Committer{db: d, batch: true}
+	d, c := openCommitter(t)
 	insert := func(v string) func(context.Context, *sqlx.Tx) error {
 		return func(ctx context.Context, tx *sqlx.Tx) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO t (v) VALUES (?)`, v)
@@ -123,12 +117,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // its page cache is the writer's size.
 func TestCommitter_batchesShareOneConnection(t *testing.T) {
 	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "gc.db"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	c := &Committer{db: d, batch: true}
+	d, c := openCommitter(t)
 	if err := c.Do(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `CREATE TEMP TABLE writer_probe (n INTEGER NOT NULL); INSERT INTO writer_probe VALUES (1)`)
 		return err
@@ -164,13 +153,7 @@ func TestCommitter_batchesShareOneConnection(t *testing.T) {
 // deadline), the next batch runs on a fresh one instead of failing.
 func TestCommitter_replacesALostConnection(t *testing.T) {
 	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "gc.db"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	d.MustExec(`CREATE TABLE t (v TEXT NOT NULL)`)
-	c := &Committer{db: d, batch: true}
+	d, c := openCommitter(t)
 	insert := func(ctx context.Context, tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO t (v) VALUES ('x')`)
 		return err
@@ -212,4 +195,17 @@ func TestCloseDB_letsTheWritersConnectionGo(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) {
 		t.Errorf("a write after CloseDB = %v, want ErrUnavailable", err)
 	}
+}
+
+// openCommitter opens a migrated SQLite file with a table t (v TEXT), and
+// a batching Committer of its own for it.
+func openCommitter(t *testing.T) (*sqlx.DB, *Committer) {
+	t.Helper()
+	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "gc.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	d.MustExec(`CREATE TABLE t (v TEXT NOT NULL)`)
+	return d, &Committer{db: d, batch: true}
 }
