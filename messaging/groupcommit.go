@@ -2,8 +2,6 @@ package messaging
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"sync"
@@ -48,22 +46,7 @@ type Committer struct {
 	mu      sync.Mutex
 	queue   []*write
 	leading bool // a caller is committing batches
-	closed  bool // Close was called: no more batches
-
-	// conn is the connection every batch runs on (SQLite), used only by
-	// the leader. SQLite empties a connection's page cache when another
-	// connection has committed, not after its own commits, so the writer
-	// keeps the B-tree pages that every message's insert walks (the
-	// indexes' upper levels, the tables' last pages) instead of reading
-	// them again from the file, batch after batch. It is taken from the
-	// pool on the first write and kept until Close.
-	conn *sqlx.Conn
 }
-
-// writerCache is the page cache of the writer's connection, in KiB (the
-// others have 1 MiB; see portal/db): enough for the upper levels of every
-// index a message touches on a database of millions of messages.
-const writerCache = 8 << 10
 
 // write is one caller's part of a batch.
 type write struct {
@@ -124,9 +107,6 @@ func (c *Committer) lead() {
 		n := min(len(c.queue), maxBatch)
 		if n == 0 {
 			c.leading = false
-			if c.closed {
-				c.release()
-			}
 			c.mu.Unlock()
 			return
 		}
@@ -148,7 +128,7 @@ func (c *Committer) commit(batch []*write) {
 	defer cancel()
 	errs := make([]error, len(batch))
 	err := func() error {
-		tx, err := c.begin(ctx)
+		tx, err := c.db.BeginTxx(ctx, nil)
 		if err != nil {
 			return err
 		}
@@ -199,75 +179,6 @@ func (c *Committer) commit(batch []*write) {
 		}
 	}
 }
-
-// begin starts a batch's transaction on the writer's connection, taking
-// one from the pool if there is none yet. A connection that database/sql
-// has let go (a batch past batchTimeout is rolled back with its
-// connection) is replaced at once: nothing has begun, and the batch in
-// hand is not to fail for the last one's sake.
-func (c *Committer) begin(ctx context.Context) (*sqlx.Tx, error) {
-	for try := 0; ; try++ {
-		c.mu.Lock()
-		closed := c.closed
-		c.mu.Unlock()
-		if closed {
-			return nil, errCommitterClosed
-		}
-		if c.conn == nil {
-			conn, err := c.db.Connx(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = -%d`, writerCache)); err != nil {
-				conn.Close()
-				return nil, err
-			}
-			c.conn = conn
-		}
-		tx, err := c.conn.BeginTxx(ctx, nil)
-		if try == 0 && (errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)) {
-			c.release()
-			continue
-		}
-		return tx, err
-	}
-}
-
-// release lets go of the writer's connection; only the leader, or Close
-// while there is none, calls it.
-func (c *Committer) release() {
-	if c.conn != nil {
-		c.conn.Close()
-		c.conn = nil
-	}
-}
-
-// Close lets go of the writer's connection, at once or when the batch
-// being committed is done, so that closing the database closes every
-// connection (SQLite then copies the WAL into the database file and
-// removes it). Writes after Close fail. Call it before closing the
-// database.
-func (c *Committer) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	if !c.leading {
-		c.release()
-	}
-}
-
-// CloseDB closes d after Close on its Committer, if it has one: every
-// connection of d is closed then, the writer's too. Use it instead of
-// d.Close for a database written through a Committer.
-func CloseDB(d *sqlx.DB) error {
-	if c, ok := committers.LoadAndDelete(d); ok {
-		c.(*Committer).Close()
-	}
-	return d.Close()
-}
-
-// errCommitterClosed is a write's error after Close.
-var errCommitterClosed = fmt.Errorf("%w: the database is closing", ErrUnavailable)
 
 // inWrite marks the context a write runs under.
 type inWrite struct{}

@@ -2,8 +2,6 @@ package messaging
 
 import (
 	"context"
-	"database/sql/driver"
-	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -23,7 +21,13 @@ import (
 // ever.
 func TestCommitter_oneCallerDoesNotSpoilTheBatch(t *testing.T) {
 	ctx := context.Background()
-	d, c := openCommitter(t)
+	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "gc.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.MustExec(`CREATE TABLE t (v TEXT NOT NULL)`)
+	c := &Committer{db: d, batch: true}
 	insert := func(v string) func(context.Context, *sqlx.Tx) error {
 		return func(ctx context.Context, tx *sqlx.Tx) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO t (v) VALUES (?)`, v)
@@ -108,104 +112,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-// TestCommitter_batchesShareOneConnection: every batch runs on the
-// writer's own connection, whose page cache no other connection's commit
-// empties: what one write leaves on its connection (a temporary table) the
-// next one finds, while readers hold other connections of the pool, and
-// its page cache is the writer's size.
-func TestCommitter_batchesShareOneConnection(t *testing.T) {
-	ctx := context.Background()
-	d, c := openCommitter(t)
-	if err := c.Do(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TEMP TABLE writer_probe (n INTEGER NOT NULL); INSERT INTO writer_probe VALUES (1)`)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 5 {
-		// Another connection is taken between the writes and returned
-		// after the next one, so the pool's choice varies.
-		reader, err := d.Connx(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n, cache int
-		err = c.Do(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-			if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM temp.writer_probe`); err != nil {
-				return err
-			}
-			return tx.GetContext(ctx, &cache, `PRAGMA cache_size`)
-		})
-		reader.Close()
-		if err != nil {
-			t.Fatalf("write %d: %v (not on the first write's connection)", i, err)
-		}
-		if n != 1 || cache != -writerCache {
-			t.Errorf("write %d: probe rows %d, cache_size %d; want 1, %d", i, n, cache, -writerCache)
-		}
-	}
-}
-
-// TestCommitter_replacesALostConnection: when database/sql has let the
-// writer's connection go (as it does with a batch rolled back at its
-// deadline), the next batch runs on a fresh one instead of failing.
-func TestCommitter_replacesALostConnection(t *testing.T) {
-	ctx := context.Background()
-	d, c := openCommitter(t)
-	insert := func(ctx context.Context, tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO t (v) VALUES ('x')`)
-		return err
-	}
-	if err := c.Do(ctx, insert); err != nil {
-		t.Fatal(err)
-	}
-	c.conn.Raw(func(any) error { return driver.ErrBadConn }) // database/sql closes it
-	if err := c.Do(ctx, insert); err != nil {
-		t.Fatalf("the write after a lost connection: %v", err)
-	}
-	var n int
-	if err := d.Get(&n, `SELECT COUNT(*) FROM t`); err != nil || n != 2 {
-		t.Errorf("rows = %d (err %v), want 2", n, err)
-	}
-}
-
-// TestCloseDB_letsTheWritersConnectionGo: CloseDB closes every connection
-// of the database, the writer's too (so SQLite can copy the WAL into the
-// file and remove it), and later writes fail instead of opening another.
-func TestCloseDB_letsTheWritersConnectionGo(t *testing.T) {
-	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "gc.db"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := CommitterFor(d)
-	if err := c.Do(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TABLE t (v TEXT NOT NULL)`)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := CloseDB(d); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "every connection to close", func() bool { return d.Stats().OpenConnections == 0 })
-	err = c.Do(ctx, func(context.Context, *sqlx.Tx) error { return nil })
-	if !errors.Is(err, ErrUnavailable) {
-		t.Errorf("a write after CloseDB = %v, want ErrUnavailable", err)
-	}
-}
-
-// openCommitter opens a migrated SQLite file with a table t (v TEXT), and
-// a batching Committer of its own for it.
-func openCommitter(t *testing.T) (*sqlx.DB, *Committer) {
-	t.Helper()
-	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "gc.db"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	d.MustExec(`CREATE TABLE t (v TEXT NOT NULL)`)
-	return d, &Committer{db: d, batch: true}
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"familieportal/messaging"
 	"familieportal/portal"
 	"familieportal/portal/db"
 )
@@ -61,7 +60,7 @@ func runAdmin(ctx context.Context, cmd string, args []string, getenv func(string
 	if err != nil {
 		return err
 	}
-	defer messaging.CloseDB(d)
+	defer d.Close()
 	store := portal.NewStore(d)
 
 	switch {

@@ -124,7 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	defer messaging.CloseDB(d)
+	defer d.Close()
 	if cmd == "migrate" {
 		log.Info("migrations applied")
 		return nil
