@@ -65,8 +65,11 @@ func (fs *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	hello, _ := json.Marshal(map[string]any{"type": "hello", "v": 1,
 		"user": map[string]string{"id": user, "name": user, "role": "citizen"}, "conversations": convs})
-	c.write(hello)
+	// The hello and the registration under one lock: the client sends as
+	// soon as it has its hello, and a message delivered in between would
+	// miss this socket (a loss the checker rightly reported, under load).
 	fs.mu.Lock()
+	c.write(hello)
 	fs.socks[user] = append(fs.socks[user], c)
 	fs.mu.Unlock()
 	for {
