@@ -306,11 +306,14 @@ func checkpoint(d *sqlx.DB, g gate, interval time.Duration, restart int64) {
 	}
 }
 
-// background starts a goroutine on an OS thread of its own, of the lowest
-// scheduling priority where the system allows that, which runs the
-// functions sent to it, one at a time, until the channel is closed.
-func background() chan<- func() {
-	c := make(chan func())
+// lowPriority runs functions, one at a time, on an OS thread of its own
+// of the lowest scheduling priority where the system allows that, until it
+// is closed.
+type lowPriority chan func()
+
+// background starts the goroutine behind a lowPriority.
+func background() lowPriority {
+	c := make(lowPriority)
 	go func() {
 		// Never unlocked: the thread ends with the goroutine, so its
 		// priority goes with it and no other goroutine inherits it.
@@ -323,13 +326,20 @@ func background() chan<- func() {
 	return c
 }
 
+// run runs fn on the low-priority thread and returns when fn has.
+func (b lowPriority) run(fn func()) {
+	done := make(chan struct{})
+	b <- func() { fn(); close(done) }
+	<-done
+}
+
 // checkpointOnce copies the WAL into the database in PASSIVE passes beside
 // the writers, each pass copying what they wrote during the one before,
-// until a pass finds little new; on bg if it is not nil. If the WAL is
+// until a pass finds little new, on bg's thread. If the WAL is
 // longer than restart pages, a RESTART checkpoint follows with the gate
 // held. It takes its connection before the gate: all of the pool's
 // connections may belong to writers waiting for it.
-func checkpointOnce(d *sqlx.DB, g gate, restart int64, bg chan<- func()) error {
+func checkpointOnce(d *sqlx.DB, g gate, restart int64, bg lowPriority) error {
 	ctx := context.Background()
 	conn, err := d.Connx(ctx)
 	if err != nil {
@@ -340,7 +350,7 @@ func checkpointOnce(d *sqlx.DB, g gate, restart int64, bg chan<- func()) error {
 	}
 	defer conn.Close()
 	var frames, copied int64
-	passes := func() {
+	bg.run(func() {
 		for pass := 0; pass < 6; pass++ {
 			before := copied
 			if frames, copied, err = walCheckpoint(ctx, conn, "PASSIVE"); err != nil {
@@ -350,14 +360,7 @@ func checkpointOnce(d *sqlx.DB, g gate, restart int64, bg chan<- func()) error {
 				return
 			}
 		}
-	}
-	if bg == nil {
-		passes()
-	} else {
-		done := make(chan struct{})
-		bg <- func() { passes(); close(done) }
-		<-done
-	}
+	})
 	if err != nil {
 		return err
 	}
