@@ -257,7 +257,7 @@ func (a *AutoReplier) MessageStored(ctx context.Context, m Message, senderRole R
 // parts kept in the memos, reading those that are not.
 func (a *AutoReplier) contact(ctx context.Context, conversationID string, now time.Time) (Contact, error) {
 	row, err := recall(&a.mu, &a.cases, conversationID, now, func() (caseContactRow, error) {
-		return a.store.conversationContactRow(ctx, conversationID)
+		return a.store.contactRow(ctx, byConversation, conversationID)
 	})
 	if err != nil {
 		return Contact{}, err

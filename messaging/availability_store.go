@@ -442,7 +442,7 @@ func (c Contact) Sender() string {
 // A contact is put together from three parts (makeContact), read
 // separately so that the auto-replier can keep the two that many cases
 // share (autoreply.go):
-//   - the case's row (caseContactRow): its office with the office's phone
+//   - the case's row (caseContactRow, read by contactRow): its office with the office's phone
 //     numbers, and its primary caseworker; one query;
 //   - the office's settings (OfficeSettings), the same for all its cases;
 //   - what the contact needs of a member of staff (staffMember: their name
@@ -457,43 +457,30 @@ type caseContactRow struct {
 	CaseworkerID string `db:"caseworker_id"` // the primary one; "" if none
 }
 
-// caseContactColumns select a caseContactRow of the case k joined with its
-// office o.
-const caseContactColumns = `
+// contactRow returns the caseContactRow of the case that from selects (a
+// FROM and WHERE clause of the case k, joined with its office o, with one
+// parameter: id), or ErrNotFound. One query.
+func (s *AvailabilityStore) contactRow(ctx context.Context, from, id string) (caseContactRow, error) {
+	var row caseContactRow
+	err := s.db.GetContext(ctx, &row, s.db.Rebind(`
 		SELECT k.id AS case_id, k.office_id, o.phone, o.emergency_phone,
 		       COALESCE((SELECT a.user_id FROM case_caseworkers a
-		                 WHERE a.case_id = k.id ORDER BY a.is_primary DESC, a.user_id LIMIT 1), '') AS caseworker_id`
-
-// caseContactRow returns caseID's row, or ErrNotFound.
-func (s *AvailabilityStore) caseContactRow(ctx context.Context, caseID string) (caseContactRow, error) {
-	var row caseContactRow
-	err := s.db.GetContext(ctx, &row, s.db.Rebind(caseContactColumns+`
-		FROM cases k JOIN offices o ON o.id = k.office_id
-		WHERE k.id = ?`), caseID)
+		                 WHERE a.case_id = k.id ORDER BY a.is_primary DESC, a.user_id LIMIT 1), '') AS caseworker_id
+		`+from), id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return caseContactRow{}, ErrNotFound
 	}
 	if err != nil {
-		return caseContactRow{}, availabilityErr("get case contact", err)
+		return caseContactRow{}, availabilityErr("get contact", err)
 	}
 	return row, nil
 }
 
-// conversationContactRow returns the row of conversationID's case, or
-// ErrNotFound, in one query.
-func (s *AvailabilityStore) conversationContactRow(ctx context.Context, conversationID string) (caseContactRow, error) {
-	var row caseContactRow
-	err := s.db.GetContext(ctx, &row, s.db.Rebind(caseContactColumns+`
-		FROM conversations c JOIN cases k ON k.id = c.case_id JOIN offices o ON o.id = k.office_id
-		WHERE c.id = ?`), conversationID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return caseContactRow{}, ErrNotFound
-	}
-	if err != nil {
-		return caseContactRow{}, availabilityErr("get conversation contact", err)
-	}
-	return row, nil
-}
+// What contactRow selects by: a case's id, or a conversation's.
+const (
+	byCase         = `FROM cases k JOIN offices o ON o.id = k.office_id WHERE k.id = ?`
+	byConversation = `FROM conversations c JOIN cases k ON k.id = c.case_id JOIN offices o ON o.id = k.office_id WHERE c.id = ?`
+)
 
 // staffMember is what a contact needs of a member of staff, whichever case
 // and office it is for.
@@ -563,7 +550,7 @@ func (s *AvailabilityStore) staffOf(ctx context.Context) func(userID string) (st
 
 // CaseContact returns the contact of caseID at now.
 func (s *AvailabilityStore) CaseContact(ctx context.Context, caseID string, now time.Time) (Contact, error) {
-	row, err := s.caseContactRow(ctx, caseID)
+	row, err := s.contactRow(ctx, byCase, caseID)
 	if err != nil {
 		return Contact{}, err
 	}
@@ -572,7 +559,7 @@ func (s *AvailabilityStore) CaseContact(ctx context.Context, caseID string, now 
 
 // ConversationContact returns the contact of conversationID's case at now.
 func (s *AvailabilityStore) ConversationContact(ctx context.Context, conversationID string, now time.Time) (Contact, error) {
-	row, err := s.conversationContactRow(ctx, conversationID)
+	row, err := s.contactRow(ctx, byConversation, conversationID)
 	if err != nil {
 		return Contact{}, err
 	}
