@@ -64,7 +64,6 @@ type client struct {
 	liveQueue int
 	replies   [][]byte // frames from the reader, at most replyQueue
 	ping      bool     // a ping is due
-	started   bool     // hello is queued: the writer may run
 	writing   bool     // a writer goroutine runs
 	closing   bool     // the hub has let the socket go: no more live frames
 	closeCode int      // the close code to send once the queues are empty (0: none)
@@ -75,7 +74,7 @@ type client struct {
 	readerDone chan struct{} // closed when the reader has returned
 	writerDone chan struct{} // closed when the writer has finished for good
 	pinger     *time.Timer   // queues a ping when one is due
-	drainer    func()        // runs the writer (set by start)
+	drainer    func()        // runs the writer; set by start, once hello is queued
 
 	// user holds the user's rate limits, shared by all their sockets. Set
 	// by the hub before it answers the registration.
@@ -178,7 +177,6 @@ func (c *client) close(code int) {
 func (c *client) start(s *Service) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.started = true
 	c.pinger = time.AfterFunc(s.pingEvery(), func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -191,7 +189,7 @@ func (c *client) start(s *Service) {
 
 // wake starts a writer if there is work and none runs. c.mu is held.
 func (c *client) wake() {
-	if !c.started || c.writing || c.done {
+	if c.drainer == nil || c.writing || c.done { // no writer before start
 		return
 	}
 	if len(c.replies) == 0 && len(c.live) == 0 && !c.ping && !c.closing {
