@@ -117,7 +117,6 @@ func (s *Server) templateFuncs() template.FuncMap {
 		},
 		"date":     func(l *i18n.Localizer, t any) string { return timeFmt(t, l.Date) },
 		"datetime": func(l *i18n.Localizer, t any) string { return timeFmt(t, l.DateTime) },
-		"clock":    func(l *i18n.Localizer, t any) string { return timeFmt(t, l.Time) },
 		"static":   s.assets.url,
 		"kb":       func(n int64) int64 { return (n + 1023) / 1024 },
 		"iso": func(t any) string {
