@@ -186,23 +186,23 @@ const docVisibleSQL = `d.withdrawn_at IS NULL AND (? OR (
 	                WHERE w.document_id = d.id AND w.user_id = ?)))`
 
 func docVisibleArgs(u User) []any {
-	party := ""
-	if u.Kind == KindCitizen {
-		party = u.ID
-	}
+	party := partyOf(u)
 	return []any{u.Kind.Staff(), party, party}
 }
 
-// party is the viewer's user id for SQL that asks about them as a party
-// of g's case (audiences, withholding), or "" for staff. "" matches no row
-// (ids are never empty), so such a check is false for staff without a
-// branch of its own.
-func (g Grant) party() string {
-	if g.staff {
+// partyOf is u's id for SQL that asks about u as a party of a case
+// (audiences, withholding), or "" for staff. "" matches no row (ids are
+// never empty), so such a check is false for staff without a branch of
+// its own.
+func partyOf(u User) string {
+	if u.Kind.Staff() {
 		return ""
 	}
-	return g.viewer.ID
+	return u.ID
 }
+
+// party is partyOf the viewer of g's case.
+func (g Grant) party() string { return partyOf(g.viewer) }
 
 // Overview is what the case page shows besides its lists.
 type Overview struct {
