@@ -361,9 +361,7 @@ type InboxSummary struct {
 }
 
 // InboxSummaries is Summaries with each conversation's LastText, for a
-// caseworker's inbox, in one statement: both read the newest index pages
-// of each conversation's messages, which a second statement would read
-// again (SQLite empties a connection's page cache after another's commit).
+// caseworker's inbox, in one statement.
 func (s *Store) InboxSummaries(ctx context.Context, userID string, conversationIDs []string) ([]InboxSummary, error) {
 	return s.summaries(ctx, userID, conversationIDs, true)
 }
@@ -371,18 +369,11 @@ func (s *Store) InboxSummaries(ctx context.Context, userID string, conversationI
 // summaries is Summaries, with the LastText of each conversation if
 // withLast.
 func (s *Store) summaries(ctx context.Context, userID string, conversationIDs []string, withLast bool) ([]InboxSummary, error) {
-	// Per conversation, walk its messages from the newest back to the
-	// first text (usually the newest itself); the kind is not in the
-	// index, so MAX(seq) with kind = 'text' would read every message.
-	last, lastJoin := `'' AS last_role, NULL AS last_at`, ``
+	// The newest text's sender and time are kept on the conversation's
+	// row (migration 0011's trigger), not looked up message by message.
+	last := `'' AS last_role, NULL AS last_at`
 	if withLast {
-		last = `COALESCE(lu.kind, '') AS last_role, lm.created_at AS last_at`
-		lastJoin = `
-			LEFT JOIN messages lm ON lm.conversation_id = c.id
-			      AND lm.seq = (SELECT m2.seq FROM messages m2
-			                    WHERE m2.conversation_id = c.id AND m2.kind = 'text'
-			                    ORDER BY m2.seq DESC LIMIT 1)
-			LEFT JOIN users lu ON lu.id = lm.sender_id`
+		last = `COALESCE(c.last_text_role, '') AS last_role, c.last_text_at AS last_at`
 	}
 	type row struct {
 		ConversationSummary
@@ -403,7 +394,7 @@ func (s *Store) summaries(ctx context.Context, userID string, conversationIDs []
 			       `+last+`
 			FROM conversations c
 			LEFT JOIN conversation_members cm ON cm.conversation_id = c.id AND cm.user_id = ?
-			LEFT JOIN conversation_reads cr ON cr.conversation_id = c.id AND cr.user_id = ?`+lastJoin+`
+			LEFT JOIN conversation_reads cr ON cr.conversation_id = c.id AND cr.user_id = ?
 			WHERE c.id IN (?)`, userID, userID, userID, ids)
 		if err != nil {
 			return nil, fmt.Errorf("messaging: summaries: %w", err)

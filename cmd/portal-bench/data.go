@@ -266,10 +266,21 @@ func (in *inserter) add(table, cols string, vals ...any) error {
 		in.order = append(in.order, key)
 	}
 	b.args = append(b.args, vals...)
-	if len(b.args) >= batchRows*b.ncols {
-		return in.flush(b)
+	if len(b.args) < batchRows*b.ncols {
+		return nil
 	}
-	return nil
+	// The tables first used before this one go first, so a row is never
+	// stored before the rows it refers to: the schema's triggers (a
+	// message updates its conversation) need those to be there.
+	for _, k := range in.order {
+		if k == key {
+			break
+		}
+		if err := in.flush(in.pending[k]); err != nil {
+			return err
+		}
+	}
+	return in.flush(b)
 }
 
 func placeholders(rows, cols int) string {

@@ -2,11 +2,13 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"io/fs"
 	"path"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -38,24 +40,7 @@ func TestMigrations_everySQLiteMigrationHasAPostgresTwin(t *testing.T) {
 // on other tables still add rows to it.
 func TestMigrations_0010keepsAuditAndFeed(t *testing.T) {
 	ctx := context.Background()
-	d, err := sqlx.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "portal.db")+"?_foreign_keys=on")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	d.MustExec(`CREATE TABLE schema_migrations (name TEXT PRIMARY KEY)`)
-	names, err := fs.Glob(migrations, "migrations/sqlite/*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range names {
-		if path.Base(name) >= "0010" {
-			break
-		}
-		if err := applyOne(ctx, d, name); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
+	d := migratedBefore(t, "0010")
 	// Rows from before, with gaps: ids must survive as they are.
 	d.MustExec(`INSERT INTO audit (id, at, action, outcome) VALUES (7, '2026-01-01', 'a', 'allowed'), (40, '2026-01-02', 'b', 'denied')`)
 	d.MustExec(`INSERT INTO api_feed (id, office_id, kind, object_id, user_id, at) VALUES (3, 'o', 'message', 'm0', 'u', '2026-01-01')`)
@@ -98,5 +83,97 @@ func TestMigrations_0010keepsAuditAndFeed(t *testing.T) {
 	var n int
 	if err := d.Get(&n, `SELECT COUNT(*) FROM sqlite_sequence WHERE name IN ('audit', 'api_feed')`); err != nil || n != 0 {
 		t.Errorf("sqlite_sequence rows for audit and api_feed = %d (err %v), want 0", n, err)
+	}
+}
+
+// migratedBefore opens a new SQLite database with the migrations before
+// the one named first, for a test of what that one does to existing rows.
+func migratedBefore(t *testing.T, first string) *sqlx.DB {
+	t.Helper()
+	d, err := sqlx.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "portal.db")+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	d.MustExec(`CREATE TABLE schema_migrations (name TEXT PRIMARY KEY)`)
+	names, err := fs.Glob(migrations, "migrations/sqlite/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if path.Base(name) >= first {
+			break
+		}
+		if err := applyOne(context.Background(), d, name); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	return d
+}
+
+// TestMigrations_0011keepsLastText: each conversation's newest text (not
+// an automatic reply) is filled in from the messages already stored, and
+// kept by the trigger from then on, whatever order messages arrive in.
+func TestMigrations_0011keepsLastText(t *testing.T) {
+	d := migratedBefore(t, "0011")
+	d.MustExec(`INSERT INTO offices (id, name, municipality, phone, emergency_phone) VALUES ('o', 'O', 'M', '1', '2')`)
+	d.MustExec(`INSERT INTO users (id, kind, name, created_at) VALUES
+		('fam', 'citizen', 'F', '2026-01-01'), ('cw', 'caseworker', 'C', '2026-01-01')`)
+	d.MustExec(`INSERT INTO cases (id, reference, office_id, child_name, status, opened_at, updated_at)
+		VALUES ('c', 'R', 'o', 'E', 'received', '2026-01-01', '2026-01-01')`)
+	d.MustExec(`INSERT INTO conversations (id, case_id, kind, last_seq, created_at) VALUES
+		('talk', 'c', 'party', 3, '2026-01-01'), ('auto', 'c', 'party', 1, '2026-01-01'),
+		('late', 'c', 'party', 0, '2026-01-01'), ('none', 'c', 'party', 0, '2026-01-01')`)
+	insert := `INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, kind, created_at) VALUES (?, ?, ?, ?, ?, 'x', ?, ?)`
+	d.MustExec(insert, "t1", "talk", 1, "cw", "t1", "text", "2026-01-02 10:00:00+00:00")
+	d.MustExec(insert, "t2", "talk", 2, "fam", "t2", "text", "2026-01-02 11:00:00+00:00")
+	d.MustExec(insert, "t3", "talk", 3, "cw", "t3", "auto_reply", "2026-01-02 11:00:01+00:00")
+	d.MustExec(insert, "a1", "auto", 1, "cw", "a1", "auto_reply", "2026-01-02 12:00:00+00:00")
+
+	if err := migrate(context.Background(), d, SQLite); err != nil {
+		t.Fatal(err)
+	}
+	type last struct {
+		Seq  sql.NullInt64  `db:"last_text_seq"`
+		Role sql.NullString `db:"last_text_role"`
+		At   sql.NullTime   `db:"last_text_at"`
+	}
+	get := func(conv string) last {
+		t.Helper()
+		var l last
+		if err := d.Get(&l, `SELECT last_text_seq, last_text_role, last_text_at FROM conversations WHERE id = ?`, conv); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.DateTime+"Z07:00", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	check := func(conv string, seq int64, role, when string) {
+		t.Helper()
+		l := get(conv)
+		if l.Seq.Int64 != seq || l.Role.String != role || !l.At.Time.Equal(at(when)) {
+			t.Errorf("%s: last text = seq %v, %v, %v; want seq %d, %s, %s", conv, l.Seq, l.Role, l.At, seq, role, when)
+		}
+	}
+	// Filled in from what was stored: the family's, not the automatic reply.
+	check("talk", 2, "citizen", "2026-01-02 11:00:00+00:00")
+	if l := get("auto"); l.Seq.Valid || l.Role.Valid || l.At.Valid {
+		t.Errorf("auto: last text = %+v, want none (only an automatic reply)", l)
+	}
+	// Kept from then on: a new text replaces it, an automatic reply does not.
+	d.MustExec(insert, "t4", "talk", 4, "cw", "t4", "text", "2026-01-03 09:00:00+00:00")
+	d.MustExec(insert, "t5", "talk", 5, "cw", "t5", "auto_reply", "2026-01-03 09:00:01+00:00")
+	check("talk", 4, "caseworker", "2026-01-03 09:00:00+00:00")
+	// An older text stored after a newer one does not replace it.
+	d.MustExec(insert, "l2", "late", 2, "fam", "l2", "text", "2026-01-04 10:00:00+00:00")
+	d.MustExec(insert, "l1", "late", 1, "cw", "l1", "text", "2026-01-04 09:00:00+00:00")
+	check("late", 2, "citizen", "2026-01-04 10:00:00+00:00")
+	if l := get("none"); l.Seq.Valid {
+		t.Errorf("none: last text = %+v, want none", l)
 	}
 }
