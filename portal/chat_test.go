@@ -348,7 +348,6 @@ func TestChat_noJavaScriptPost(t *testing.T) {
 	if !strings.Contains(page, "Sendt uten JavaScript") {
 		t.Error("the case page does not show the posted message")
 	}
-
 	long := strings.Repeat("å", messaging.MaxBodyRunes+1)
 	rec := post("sara", conv, url.Values{"client_id": {NewID()}, "body": {long}})
 	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "for lang") || !strings.Contains(rec.Body.String(), long) {
@@ -365,6 +364,19 @@ func TestChat_noJavaScriptPost(t *testing.T) {
 	var sender string
 	if err := e.db.Get(&sender, e.db.Rebind(`SELECT sender_id FROM messages WHERE conversation_id = ? AND body = 'meg'`), conv); err != nil || sender != e.users["sara"] {
 		t.Errorf("sender of a forged post = %q (err %v), want sara", sender, err)
+	}
+	// The message list is written in Go, not by html/template: what a
+	// family writes must still arrive as text, on their page and on staff's.
+	hostile := `<script>alert(1)</script> & "x" 'y'`
+	post("sara", conv, url.Values{"client_id": {NewID()}, "body": {hostile}})
+	for _, view := range []struct{ who, path string }{
+		{"sara", "/cases/" + e.cases["emma"]},
+		{"kari", "/conversations/" + conv},
+	} {
+		page := e.get(view.who, view.path).Body.String()
+		if strings.Contains(page, "<script>alert") || !strings.Contains(page, `&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;x&#34; &#39;y&#39;`) {
+			t.Errorf("%s's %s does not show the message as escaped text", view.who, view.path)
+		}
 	}
 }
 

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
+	"html/template"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -70,6 +74,30 @@ type chatView struct {
 	Error    string // a localized error about the last post
 	ClientID string // a fresh idempotency key for the no-JavaScript form
 	NoCase   bool   // the viewer may not open the case (a substitute): no link to it
+}
+
+// Lines is the chat's messages as the "chat" template's list items, the
+// same markup as static/js/app.js makes for a live message. It is written
+// here rather than in the template: a page shows up to historyLen messages,
+// and each of a template's actions is a reflective call and a field lookup
+// through the embedded Message; on the case page those were a fifth of
+// the CPU (portal-bench).
+func (v chatView) Lines() template.HTML {
+	var b strings.Builder
+	b.Grow(len(v.Messages) * 256)
+	esc := html.EscapeString
+	for _, m := range v.Messages {
+		if m.Day != "" {
+			b.WriteString(`<li class="day" aria-hidden="false"><span>` + esc(m.Day) + "</span></li>\n")
+		}
+		b.WriteString(`<li class="` + esc(m.Class) + `" data-seq="` + strconv.FormatInt(m.Seq, 10) + "\">\n")
+		if !m.Mine {
+			b.WriteString(`<span class="sender">` + esc(m.Sender) + "</span>\n")
+		}
+		b.WriteString(`<span class="body">` + esc(m.Body) + "</span>\n")
+		b.WriteString(`<time class="when" datetime="` + esc(m.ISO) + `">` + esc(m.Clock) + "</time>\n</li>\n")
+	}
+	return template.HTML(b.String())
 }
 
 // chatMessage is a message with the day separator it may start, and its

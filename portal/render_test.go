@@ -1,6 +1,10 @@
 package portal
 
-import "testing"
+import (
+	"testing"
+
+	"familieportal/messaging"
+)
 
 func TestAcceptsGzip(t *testing.T) {
 	tests := []struct {
@@ -82,5 +86,37 @@ func TestQvalue(t *testing.T) {
 		if ok != tt.wantOK || (ok && got != tt.want) {
 			t.Errorf("qvalue(%q) = %d, %v, want %d, %v", tt.in, got, ok, tt.want, tt.wantOK)
 		}
+	}
+}
+
+// TestChatView_Lines: the server-rendered message list has the markup
+// static/js/app.js gives a live message, with every value escaped.
+func TestChatView_Lines(t *testing.T) {
+	v := chatView{Messages: []chatMessage{
+		{Message: messaging.Message{Seq: 7, Body: "a<b"}, Day: "I dag", Class: "msg", Sender: `Kari "K" · Saksbehandler`, ISO: "2026-11-23T08:00:00Z", Clock: "09:00"},
+		{Message: messaging.Message{Seq: 8, Body: "mine & yours"}, Mine: true, Class: "msg mine", ISO: "2026-11-23T08:01:00Z", Clock: "09:01"},
+		{Message: messaging.Message{Seq: 9, Body: "stengt"}, Class: "msg system", Sender: "Automatisk svar", ISO: "2026-11-23T08:01:01Z", Clock: "09:01"},
+	}}
+	want := `<li class="day" aria-hidden="false"><span>I dag</span></li>
+<li class="msg" data-seq="7">
+<span class="sender">Kari &#34;K&#34; · Saksbehandler</span>
+<span class="body">a&lt;b</span>
+<time class="when" datetime="2026-11-23T08:00:00Z">09:00</time>
+</li>
+<li class="msg mine" data-seq="8">
+<span class="body">mine &amp; yours</span>
+<time class="when" datetime="2026-11-23T08:01:00Z">09:01</time>
+</li>
+<li class="msg system" data-seq="9">
+<span class="sender">Automatisk svar</span>
+<span class="body">stengt</span>
+<time class="when" datetime="2026-11-23T08:01:01Z">09:01</time>
+</li>
+`
+	if got := string(v.Lines()); got != want {
+		t.Errorf("Lines() =\n%s\nwant\n%s", got, want)
+	}
+	if got := (chatView{}).Lines(); got != "" {
+		t.Errorf("Lines() of no messages = %q, want nothing", got)
 	}
 }
