@@ -63,7 +63,7 @@ func (l *Localizer) Date(t time.Time) string {
 }
 
 // dateMemoMax bounds the dates Date and Day keep together (years of days
-// in each of the three languages).
+// in each of the three languages), and apart from them the counts N keeps.
 const dateMemoMax = 10_000
 
 // kept returns the answer m keeps under k, or else makes it and keeps it.

@@ -218,6 +218,37 @@ func TestLocalizer_kept(t *testing.T) {
 	}
 }
 
+// TestLocalizer_keptCounts: N keeps its answers without data by language,
+// ID and count, each form right, up to the bound; with data, or past the
+// bound, it makes them afresh, and they are the same.
+func TestLocalizer_keptCounts(t *testing.T) {
+	b := newTestBundle(t)
+	en := b.Localizer("en")
+	keeps := func(k countKey) bool { _, ok := b.counted.Load(k); return ok }
+	for range 2 {
+		if got, want := en.N("unread_messages", 1, nil), "1 unread message"; got != want {
+			t.Errorf("N(1) = %q, want %q", got, want)
+		}
+		if got, want := en.N("unread_messages", 3, nil), "3 unread messages"; got != want {
+			t.Errorf("N(3) = %q, want %q", got, want)
+		}
+	}
+	if !keeps(countKey{"en", "unread_messages", 1}) || !keeps(countKey{"en", "unread_messages", 3}) || b.nCounted.Load() != 2 {
+		t.Errorf("N kept the wrong answers: counted %d, want 2", b.nCounted.Load())
+	}
+	if got, want := b.Localizer("nb").N("unread_messages", 3, nil), b.Localizer("nb").count("unread_messages", 3, nil); got != want || got == en.N("unread_messages", 3, nil) {
+		t.Errorf("nb N(3) = %q, want %q, not the English", got, want)
+	}
+	en.N("no_such_message", 2, nil)
+	if keeps(countKey{"en", "no_such_message", 2}) {
+		t.Error("N kept an ID the catalog does not have")
+	}
+	b.nCounted.Store(dateMemoMax)
+	if got, want := en.N("unread_messages", 7, nil), "7 unread messages"; got != want || keeps(countKey{"en", "unread_messages", 7}) {
+		t.Errorf("at the bound: N(7) = %q (kept %v), want %q, not kept", got, keeps(countKey{"en", "unread_messages", 7}), want)
+	}
+}
+
 // TestLocalizer_keptConcurrent gives the race detector Date, Day and Time
 // from many goroutines, across the bound: some answers are kept while
 // others are made afresh.

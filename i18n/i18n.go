@@ -99,6 +99,15 @@ type Bundle struct {
 	dates  sync.Map // dateKey -> string
 	days   sync.Map // dayKey -> string
 	nDates atomic.Int64
+	// counted keeps N's answers without data, by language, ID and count
+	// (an inbox asks "3 unread" once per conversation); nCounted bounds it.
+	counted  sync.Map // countKey -> string
+	nCounted atomic.Int64
+}
+
+type countKey struct {
+	lang, id string
+	n        int
 }
 
 type plainKey struct{ lang, id string }
@@ -223,6 +232,16 @@ func (l *Localizer) T(id string, data map[string]any) string {
 // in nb, nn and en) and is available to the template as {{.Count}}. N does
 // not modify data: it adds Count to a copy.
 func (l *Localizer) N(id string, n int, data map[string]any) string {
+	if data == nil {
+		if _, known := l.b.messages[l.Lang][id]; known { // only catalog IDs
+			return kept(&l.b.counted, countKey{l.Lang, id, n}, &l.b.nCounted, func() string { return l.count(id, n, nil) })
+		}
+	}
+	return l.count(id, n, data)
+}
+
+// count is N, made afresh.
+func (l *Localizer) count(id string, n int, data map[string]any) string {
 	d := make(map[string]any, len(data)+1)
 	maps.Copy(d, data)
 	d["Count"] = n // go-i18n adds PluralCount only when TemplateData is nil
