@@ -72,11 +72,14 @@ func buildHTTPSets(ctx context.Context, path string, topo *topology, tokens map[
 	return hs, nil
 }
 
-// httpResult is one page's closed-loop run.
+// httpResult is one page's run: closed loop (Concurrency workers, each
+// sending its next request when the last is answered) or open loop (Rate
+// requests a second, each sent when due, however slow the others are).
 type httpResult struct {
 	Target      string        `json:"target"`
 	Page        string        `json:"page"`
-	Concurrency int           `json:"concurrency"`
+	Concurrency int           `json:"concurrency,omitempty"`
+	Rate        float64       `json:"rate,omitempty"` // open loop: requests due per second
 	Requests    int64         `json:"requests"`
 	RPS         float64       `json:"rps"`
 	Latency     latency       `json:"latency"`
@@ -84,56 +87,97 @@ type httpResult struct {
 	Statuses    map[int]int64 `json:"statuses"`
 	Bytes       int64         `json:"bytes"`
 	mu          sync.Mutex    // guards Statuses while the workers run
+
+	h          hist
+	n, errs, b atomic.Int64
+}
+
+// pageClient is an HTTP client for one run, signed in per request.
+func pageClient(conns int) (*http.Client, func()) {
+	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, DisableCompression: true}
+	cl := &http.Client{Transport: tr, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return cl, tr.CloseIdleConnections
+}
+
+// get requests r and records its outcome, timed from from: when it was
+// sent (closed loop) or when it was due (open loop, so that a request the
+// bench sent late is not measured as a fast one).
+func (res *httpResult) get(ctx context.Context, cl *http.Client, addr string, r httpReq, from time.Time) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+r.path, nil)
+	req.Header.Set("Cookie", "__Host-session="+r.token)
+	resp, err := cl.Do(req)
+	if err != nil {
+		res.errs.Add(1)
+		return
+	}
+	k, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	res.h.record(time.Since(from))
+	res.n.Add(1)
+	res.b.Add(k)
+	res.mu.Lock()
+	res.Statuses[resp.StatusCode]++
+	res.mu.Unlock()
+	if resp.StatusCode != http.StatusOK {
+		res.errs.Add(1)
+	}
+}
+
+// finish fills in the totals of a run that took el.
+func (res *httpResult) finish(el time.Duration) *httpResult {
+	res.Requests, res.Errors, res.Bytes = res.n.Load(), res.errs.Load(), res.b.Load()
+	res.RPS = float64(res.Requests) / el.Seconds()
+	res.Latency = res.h.summary()
+	return res
 }
 
 // httpRun requests reqs round-robin from conc workers for d.
 func httpRun(ctx context.Context, t *target, page string, reqs []httpReq, conc int, d time.Duration) *httpResult {
-	addr := t.addr
 	res := &httpResult{Target: t.name, Page: page, Concurrency: conc, Statuses: map[int]int64{}}
 	if len(reqs) == 0 {
 		return res
 	}
-	tr := &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	cl := &http.Client{Transport: tr, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	var h hist
-	var next, n, errs, bytes atomic.Int64
+	cl, closeIdle := pageClient(conc)
+	defer closeIdle()
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	stop := time.Now().Add(d)
 	start := time.Now()
-	for w := 0; w < conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range conc {
+		wg.Go(func() {
 			for time.Now().Before(stop) && ctx.Err() == nil {
-				r := reqs[int(next.Add(1))%len(reqs)]
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+r.path, nil)
-				req.Header.Set("Cookie", "__Host-session="+r.token)
-				t := time.Now()
-				resp, err := cl.Do(req)
-				if err != nil {
-					errs.Add(1)
-					continue
-				}
-				k, _ := io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				h.record(time.Since(t))
-				n.Add(1)
-				bytes.Add(k)
-				res.mu.Lock()
-				res.Statuses[resp.StatusCode]++
-				res.mu.Unlock()
-				if resp.StatusCode != http.StatusOK {
-					errs.Add(1)
-				}
+				res.get(ctx, cl, t.addr, reqs[int(next.Add(1))%len(reqs)], time.Now())
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	el := time.Since(start)
-	res.Requests, res.Errors, res.Bytes = n.Load(), errs.Load(), bytes.Load()
-	res.RPS = float64(res.Requests) / el.Seconds()
-	res.Latency = h.summary()
-	return res
+	return res.finish(time.Since(start))
+}
+
+// httpOpenRun requests reqs round-robin at rate a second for d, each when
+// it is due, on a goroutine of its own: a slow answer does not hold back
+// the next request, so the latencies are what a visitor waits at that
+// load rather than the queue a fixed number of clients builds.
+func httpOpenRun(ctx context.Context, t *target, page string, reqs []httpReq, rate float64, d time.Duration) *httpResult {
+	res := &httpResult{Target: t.name, Page: page, Rate: rate, Statuses: map[int]int64{}}
+	if len(reqs) == 0 || rate <= 0 {
+		return res
+	}
+	cl, closeIdle := pageClient(256)
+	defer closeIdle()
+	var wg sync.WaitGroup
+	start := time.Now()
+	total := int(rate * d.Seconds())
+	for i := 0; i < total && ctx.Err() == nil; i++ {
+		// Paced by "due = start + i/rate", not a ticker per request.
+		due := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+		if w := time.Until(due); w > 0 {
+			time.Sleep(w)
+		}
+		r := reqs[i%len(reqs)]
+		wg.Go(func() { res.get(ctx, cl, t.addr, r, due) })
+	}
+	wg.Wait()
+	return res.finish(time.Since(start))
 }

@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -73,6 +74,7 @@ type config struct {
 	rampStep    time.Duration
 	httpDur     time.Duration
 	httpConc    int
+	httpRate    float64
 	scale       float64
 	cacheDir    string
 	jsonPath    string
@@ -100,6 +102,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.rampStep, "ramp-step", 3*time.Second, "each ramp step")
 	fs.DurationVar(&c.httpDur, "http-duration", 4*time.Second, "each page in the HTTP phase")
 	fs.IntVar(&c.httpConc, "http-concurrency", 32, "concurrent requests in the HTTP phase")
+	fs.Float64Var(&c.httpRate, "http-rate", 500, "open-loop requests a second per page in the HTTP phase (at most half of what the closed loop reached)")
 	fs.Float64Var(&c.scale, "scale", 1, "dataset size: 1 = 20k cases, 60k parties, 200k documents, 2M messages")
 	fs.StringVar(&c.cacheDir, "cache", filepath.Join(os.TempDir(), "portal-bench-data"), "where generated datasets are kept, by schema hash")
 	fs.StringVar(&c.jsonPath, "json", "", "also write every raw number as JSON to `file`")
@@ -493,13 +496,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 
 	if !cfg.skips("http") && ctx.Err() == nil {
 		for _, page := range httpSet.names {
+			// Closed loop first; then open loop at half the slower
+			// server's closed-loop rate (at most --http-rate), the same
+			// rate for both, so that its latencies are a page's at a load
+			// the server can carry, not the queue of 32 clients.
+			rate := cfg.httpRate
 			for _, sv := range []*server{p2, p} {
 				if sv == nil {
 					continue
 				}
 				settle(servers) // after the ramp, a long WAL is still being copied
 				progress(fmt.Sprintf("%s: HTTP %s, %d concurrent", sv.t.name, page, cfg.httpConc))
-				rep.HTTP = append(rep.HTTP, httpRun(ctx, sv.t, page, httpSet.reqs[page], cfg.httpConc, cfg.httpDur))
+				res := httpRun(ctx, sv.t, page, httpSet.reqs[page], cfg.httpConc, cfg.httpDur)
+				rep.HTTP = append(rep.HTTP, res)
+				rate = min(rate, math.Round(res.RPS/2))
+			}
+			for _, sv := range []*server{p2, p} {
+				if sv == nil || ctx.Err() != nil {
+					continue
+				}
+				settle(servers)
+				progress(fmt.Sprintf("%s: HTTP %s, %.0f a second", sv.t.name, page, rate))
+				rep.HTTPOpen = append(rep.HTTPOpen, httpOpenRun(ctx, sv.t, page, httpSet.reqs[page], rate, cfg.httpDur))
 			}
 		}
 	}

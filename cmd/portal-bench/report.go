@@ -73,6 +73,7 @@ type report struct {
 	Fixed       []chatResult  `json:"fixed_rate"`
 	Ramp        []rampResult  `json:"ramp"`
 	HTTP        []*httpResult `json:"http"`
+	HTTPOpen    []*httpResult `json:"http_open"`
 	Storm       *stormResult  `json:"storm,omitempty"`
 	DB          dbCheck       `json:"db_check"`
 
@@ -138,8 +139,12 @@ func (r *report) rampOf(target string) *rampResult {
 	return nil
 }
 
-func (r *report) httpOf(target, page string) *httpResult {
-	for _, h := range r.HTTP {
+func (r *report) httpOf(target, page string) *httpResult { return pageRun(r.HTTP, target, page) }
+
+func (r *report) httpOpenOf(target, page string) *httpResult { return pageRun(r.HTTPOpen, target, page) }
+
+func pageRun(runs []*httpResult, target, page string) *httpResult {
+	for _, h := range runs {
 		if h.Target == target && h.Page == page {
 			return h
 		}
@@ -297,7 +302,7 @@ func (r *report) finish() {
 	if r.DB.Rows < r.DB.Acked {
 		fail("portal database holds %d bench messages but acked %d", r.DB.Rows, r.DB.Acked)
 	}
-	for _, h := range r.HTTP {
+	for _, h := range slices.Concat(r.HTTP, r.HTTPOpen) {
 		if h.Requests > 0 && float64(h.Errors) > 0.01*float64(h.Requests) {
 			fail("HTTP %s: %d of %d requests failed (statuses %v)", h.Page, h.Errors, h.Requests, h.Statuses)
 		}
@@ -513,6 +518,13 @@ func (r *report) print(w io.Writer) {
 				}
 			}
 		}
+		for _, h := range r.HTTPOpen {
+			if h.Target == "P" {
+				if h2 := r.httpOpenOf("P2", h.Page); h2 != nil {
+					ab(fmt.Sprintf("%s p99 at %.0f/s (ms)", h.Page, h.Rate), h2.Latency.P99, h.Latency.P99)
+				}
+			}
+		}
 		tw.Flush()
 	}
 	if len(r.HTTP) > 0 {
@@ -521,6 +533,15 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(tw, "page\tserver\treq/s\tp50 (ms)\tp99 (ms)\tmax (ms)\terrors")
 		for _, h := range r.HTTP {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%.2f\t%.1f\t%d\n", h.Page, h.Target, k(h.RPS), h.Latency.P50, h.Latency.P99, h.Latency.Max, h.Errors)
+		}
+		tw.Flush()
+	}
+	if len(r.HTTPOpen) > 0 {
+		fmt.Fprintln(w, "\nHTTP, portal only, open loop at half the closed loop's rate (at most --http-rate), timed from when each request was due")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "page\tserver\treq/s\tp50 (ms)\tp99 (ms)\tmax (ms)\terrors")
+		for _, h := range r.HTTPOpen {
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f\t%.2f\t%.1f\t%d\n", h.Page, h.Target, h.Rate, h.Latency.P50, h.Latency.P99, h.Latency.Max, h.Errors)
 		}
 		tw.Flush()
 	}
