@@ -495,13 +495,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 
 	if !cfg.skips("http") && ctx.Err() == nil {
-		for _, page := range httpSet.names {
+		for i, page := range httpSet.names {
 			// Closed loop first; then open loop at half the slower
 			// server's closed-loop rate (at most --http-rate), the same
 			// rate for both, so that its latencies are a page's at a load
-			// the server can carry, not the queue of 32 clients.
+			// the server can carry, not the queue of 32 clients. In an
+			// A/B run the order alternates by page, as in the chat phase.
+			order := []*server{p2, p}
+			if i%2 == 1 {
+				order = []*server{p, p2}
+			}
 			rate := cfg.httpRate
-			for _, sv := range []*server{p2, p} {
+			for _, sv := range order {
 				if sv == nil {
 					continue
 				}
@@ -511,7 +516,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 				rep.HTTP = append(rep.HTTP, res)
 				rate = min(rate, math.Round(res.RPS/2))
 			}
-			for _, sv := range []*server{p2, p} {
+			for _, sv := range order {
 				if sv == nil || ctx.Err() != nil {
 					continue
 				}
