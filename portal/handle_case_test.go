@@ -29,6 +29,14 @@ func TestCasePage_auditsInOneWrite(t *testing.T) {
 		return out
 	}
 
+	// A new message from Kari, which the next page view marks as read.
+	kariWrites := func() {
+		e.db.MustExec(e.db.Rebind(`UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?`), conv)
+		e.db.MustExec(e.db.Rebind(`INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, kind, created_at)
+			SELECT ?, id, last_seq, ?, ?, 'Ny melding', 'text', ? FROM conversations WHERE id = ?`),
+			NewID(), e.users["kari"], NewID(), time.Now().UTC(), conv)
+	}
+
 	if rec := e.get("sara", "/cases/"+emma); rec.Code != http.StatusOK {
 		t.Fatalf("GET case = %d, want 200", rec.Code)
 	}
@@ -58,12 +66,8 @@ func TestCasePage_auditsInOneWrite(t *testing.T) {
 			}
 			return seq
 		}
-		// A new message from Kari, which the page would mark as read.
 		before := cursor()
-		e.db.MustExec(e.db.Rebind(`UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?`), conv)
-		e.db.MustExec(e.db.Rebind(`INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, kind, created_at)
-			SELECT ?, id, last_seq, ?, ?, 'Ny melding', 'text', ? FROM conversations WHERE id = ?`),
-			NewID(), e.users["kari"], NewID(), time.Now().UTC(), conv)
+		kariWrites()
 		e.db.MustExec(`CREATE TRIGGER audit_fails BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END`)
 		defer e.db.MustExec(`DROP TRIGGER audit_fails`)
 		if rec := e.get("sara", "/cases/"+emma); rec.Code != http.StatusInternalServerError {
@@ -71,6 +75,35 @@ func TestCasePage_auditsInOneWrite(t *testing.T) {
 		}
 		if after := cursor(); after != before {
 			t.Errorf("read cursor moved from %d to %d without its audit entry", before, after)
+		}
+	})
+
+	t.Run("nothing new: no cursor decision, no write", func(t *testing.T) {
+		view := func() []string {
+			t.Helper()
+			n := len(entries("sara"))
+			if rec := e.get("sara", "/cases/"+emma); rec.Code != http.StatusOK {
+				t.Fatalf("GET case = %d, want 200", rec.Code)
+			}
+			return entries("sara")[n:]
+		}
+		view() // whatever was unread is read now
+		if got, want := view(), []string{"case.view  allowed", "chat.sync " + conv + " allowed"}; !slices.Equal(got, want) {
+			t.Errorf("audit of a view with nothing unread = %q, want %q", got, want)
+		}
+		kariWrites() // the next view moves the cursor again, audited first
+		if got, want := view(), []string{"chat.read " + conv + " allowed", "case.view  allowed", "chat.sync " + conv + " allowed"}; !slices.Equal(got, want) {
+			t.Errorf("audit of a view with a new message = %q, want %q", got, want)
+		}
+		var cursor, last int64
+		if err := e.db.Get(&cursor, e.db.Rebind(`SELECT last_read_seq FROM conversation_members WHERE conversation_id = ? AND user_id = ?`), conv, e.users["sara"]); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.db.Get(&last, e.db.Rebind(`SELECT last_seq FROM conversations WHERE id = ?`), conv); err != nil {
+			t.Fatal(err)
+		}
+		if cursor != last {
+			t.Errorf("after viewing Kari's new message the cursor is %d, want %d", cursor, last)
 		}
 	})
 }
