@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"math"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,7 +32,11 @@ import (
 // gate, rather than hang. A transaction that, by mistake, writes through
 // the pool instead of through itself waits for its own gate; this turns
 // that deadlock back into the error SQLite would give.
-const gateWait = 5 * time.Second
+const gateWait = busyTimeout
+
+// busyTimeout is how long SQLite's busy handler retries on a connection
+// before a statement fails with SQLITE_BUSY.
+const busyTimeout = 5 * time.Second
 
 // errGateTimeout is what a writer gets after gateWait.
 var errGateTimeout = sqlite3.Error{Code: sqlite3.ErrBusy}
@@ -276,8 +282,9 @@ const restartFrames = 65536
 // new page a file extension the kernel zeroes. So past restartFrames the
 // checkpoint copies the last pages and waits for the readers (RESTART)
 // while holding the gate, and the next writer starts the WAL over. Writers
-// wait for that: 7 to 10 ms here, once every 5 seconds at 1,000 messages
-// a second, never at a municipality's usual traffic, where a
+// wait for that: 5 to 12 ms here, once every 5 seconds at 1,000 messages
+// a second (at most restartWait, then it is put off for
+// restartHoldOff), never at a municipality's usual traffic, where a
 // writer often finds no reader and SQLite starts the WAL over itself. The
 // file keeps its size, so after the first time no page is an extension.
 // (Without the gate, RESTART would take the write lock behind its back and
@@ -299,12 +306,26 @@ func checkpoint(d *sqlx.DB, g gate, interval time.Duration, restart int64) {
 	defer close(bg)
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var holdOff time.Time // no RESTART before, after one gave up
 	for range t.C {
-		if err := checkpointOnce(d, g, restart, bg); errors.Is(err, sql.ErrConnDone) {
+		limit := restart
+		if time.Now().Before(holdOff) {
+			limit = math.MaxInt64
+		}
+		switch err := checkpointOnce(d, g, limit, bg); {
+		case errors.Is(err, sql.ErrConnDone):
 			return
+		case errors.Is(err, errReadersStayed):
+			// A reader stays on the WAL (a long replay): trying again at
+			// every interval would hold writers for restartWait each time.
+			holdOff = time.Now().Add(restartHoldOff)
 		}
 	}
 }
+
+// restartHoldOff is how long checkpoint makes no RESTART after one gave up
+// waiting for readers; the passes go on meanwhile.
+const restartHoldOff = 2 * time.Second
 
 // lowPriority runs functions, one at a time, on an OS thread of its own
 // of the lowest scheduling priority where the system allows that, until it
@@ -353,7 +374,7 @@ func checkpointOnce(d *sqlx.DB, g gate, restart int64, bg lowPriority) error {
 	bg.run(func() {
 		for pass := 0; pass < 6; pass++ {
 			before := copied
-			if frames, copied, err = walCheckpoint(ctx, conn, "PASSIVE"); err != nil {
+			if _, frames, copied, err = walCheckpoint(ctx, conn, "PASSIVE"); err != nil {
 				return
 			}
 			if pass > 0 && copied-before <= 64 {
@@ -371,15 +392,59 @@ func checkpointOnce(d *sqlx.DB, g gate, restart int64, bg lowPriority) error {
 		return err
 	}
 	defer g.leave()
-	_, _, err = walCheckpoint(ctx, conn, "RESTART")
-	return err
+	return restartWAL(ctx, conn, restartWait)
 }
 
-// walCheckpoint runs a checkpoint in mode and returns how many pages the
-// WAL holds and how many of them are in the database file now.
-func walCheckpoint(ctx context.Context, conn *sqlx.Conn, mode string) (frames, copied int64, err error) {
+// restartWait bounds how long a RESTART waits for the readers still on
+// the WAL, with every writer held at the gate meanwhile. After that it
+// gives up, the WAL grows on, and the next interval tries again.
+const restartWait = 100 * time.Millisecond
+
+// errReadersStayed: a RESTART gave up waiting for readers on the WAL.
+var errReadersStayed = errors.New("db: readers stayed on the WAL; it is started over later")
+
+// restartWAL copies the rest of the WAL into the database and waits up to
+// wait for the readers still on it to finish, so that the next writer
+// starts it over. It waits in steps of its own, not in SQLite's busy
+// handler: that sleeps 1, 2, 5, 10, 15 ms… between tries, while a
+// reader's statement takes microseconds, and writers wait behind the gate
+// for every one of those sleeps (RESTARTs of 40 ms in an execution trace
+// of portal-bench, where the copying takes a few). conn must not be in a
+// transaction.
+func restartWAL(ctx context.Context, conn *sqlx.Conn, wait time.Duration) (err error) {
+	// PRAGMAs go through QueryRow: Exec would wait for the gate, which the
+	// caller holds.
+	setBusyTimeout := func(d time.Duration) error {
+		var ms int64
+		return conn.QueryRowContext(ctx, `PRAGMA busy_timeout = `+strconv.FormatInt(d.Milliseconds(), 10)).Scan(&ms)
+	}
+	if err := setBusyTimeout(0); err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := setBusyTimeout(busyTimeout); rerr != nil {
+			// Never back in the pool without its busy timeout.
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+			err = errors.Join(err, rerr)
+		}
+	}()
+	for deadline := time.Now().Add(wait); ; {
+		busy, _, _, err := walCheckpoint(ctx, conn, "RESTART")
+		if err != nil || !busy {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return errReadersStayed
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+// walCheckpoint runs a checkpoint in mode and returns whether it could not
+// finish for other connections (busy), how many pages the WAL holds, and
+// how many of them are in the database file now.
+func walCheckpoint(ctx context.Context, conn *sqlx.Conn, mode string) (busy bool, frames, copied int64, err error) {
 	// The checkpoint runs when its one row is stepped to: QueryRow steps.
-	var busy int64
 	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &frames, &copied)
-	return frames, copied, err
+	return busy, frames, copied, err
 }

@@ -159,7 +159,7 @@ func TestCheckpoint_restartsLongWAL(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		frames, _, err := walCheckpoint(ctx, conn, "PASSIVE")
+		_, frames, _, err := walCheckpoint(ctx, conn, "PASSIVE")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,5 +213,45 @@ func TestCheckpoint_restartsLongWAL(t *testing.T) {
 	letGo()
 	if n := walPages(); n > 10 {
 		t.Errorf("the WAL holds %d pages after the checkpoint and one write, want it started over", n)
+	}
+}
+
+// TestCheckpoint_restartGivesUpOnAStayingReader: a reader that stays on
+// the WAL (a slow client's replay) does not keep writers at the gate: the
+// RESTART gives up after its wait, and its connection goes back to the
+// pool with the busy timeout it came with.
+func TestCheckpoint_restartGivesUpOnAStayingReader(t *testing.T) {
+	ctx := context.Background()
+	d := openTemp(t)
+	d.MustExec(`CREATE TABLE t (n INTEGER NOT NULL)`)
+	d.MustExec(`INSERT INTO t (n) VALUES (1), (2)`)
+	reader, err := d.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	rows, err := reader.QueryContext(ctx, `SELECT n FROM t`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	rows.Next()
+	d.MustExec(`INSERT INTO t (n) VALUES (3)`) // the reader is on an older WAL
+
+	conn, err := d.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := restartWAL(ctx, conn, 20*time.Millisecond); !errors.Is(err, errReadersStayed) {
+		t.Fatalf("RESTART with a reader on the WAL = %v, want errReadersStayed", err)
+	}
+	var ms int64
+	if err := conn.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&ms); err != nil || ms != busyTimeout.Milliseconds() {
+		t.Errorf("busy timeout after the RESTART = %d ms (err %v), want %d", ms, err, busyTimeout.Milliseconds())
+	}
+	rows.Close()
+	if err := restartWAL(ctx, conn, 20*time.Millisecond); err != nil {
+		t.Errorf("RESTART once the reader is gone = %v, want nil", err)
 	}
 }
