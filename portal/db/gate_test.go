@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // TestGate_writersQueue: many goroutines writing at once, in transactions
@@ -179,18 +181,7 @@ func TestCheckpoint_restartsLongWAL(t *testing.T) {
 	// A reader in the middle of a query, as there always is one under
 	// traffic. It lets go once the checkpoint holds the gate (and waits
 	// for it), or after the next write if the checkpoint never does.
-	reader, err := d.Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	rows, err := reader.QueryContext(ctx, `SELECT n FROM t`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows.Next()
-	var once sync.Once
-	letGo := func() { once.Do(func() { rows.Close() }) }
+	letGo := readMidQuery(t, d)
 	var checkpointing atomic.Bool
 	checkpointing.Store(true)
 	go func() {
@@ -204,7 +195,7 @@ func TestCheckpoint_restartsLongWAL(t *testing.T) {
 	}()
 	bg := background() // the passes on their own thread, as in checkpoint
 	defer close(bg)
-	err = checkpointOnce(d, g, 100, bg)
+	err := checkpointOnce(d, g, 100, bg)
 	checkpointing.Store(false)
 	if err != nil {
 		t.Fatal(err)
@@ -225,17 +216,7 @@ func TestCheckpoint_restartGivesUpOnAStayingReader(t *testing.T) {
 	d := openTemp(t)
 	d.MustExec(`CREATE TABLE t (n INTEGER NOT NULL)`)
 	d.MustExec(`INSERT INTO t (n) VALUES (1), (2)`)
-	reader, err := d.Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	rows, err := reader.QueryContext(ctx, `SELECT n FROM t`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	rows.Next()
+	letGo := readMidQuery(t, d)
 	d.MustExec(`INSERT INTO t (n) VALUES (3)`) // the reader is on an older WAL
 
 	conn, err := d.Connx(ctx)
@@ -250,8 +231,29 @@ func TestCheckpoint_restartGivesUpOnAStayingReader(t *testing.T) {
 	if err := conn.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&ms); err != nil || ms != busyTimeout.Milliseconds() {
 		t.Errorf("busy timeout after the RESTART = %d ms (err %v), want %d", ms, err, busyTimeout.Milliseconds())
 	}
-	rows.Close()
+	letGo()
 	if err := restartWAL(ctx, conn, 20*time.Millisecond); err != nil {
 		t.Errorf("RESTART once the reader is gone = %v, want nil", err)
 	}
+}
+
+// readMidQuery starts a read of table t on a connection of its own and
+// stops in the middle of it, so that the reader stays on the WAL. The
+// returned function ends the read; the test's end does too.
+func readMidQuery(t *testing.T, d *sqlx.DB) (letGo func()) {
+	t.Helper()
+	reader, err := d.Connx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := reader.QueryContext(context.Background(), `SELECT n FROM t`)
+	if err != nil {
+		reader.Close()
+		t.Fatal(err)
+	}
+	rows.Next()
+	var once sync.Once
+	letGo = func() { once.Do(func() { rows.Close(); reader.Close() }) }
+	t.Cleanup(letGo)
+	return letGo
 }
