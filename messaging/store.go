@@ -170,10 +170,23 @@ func (s *Store) InsertMessage(ctx context.Context, d Draft) (m Message, created 
 				return dbErr("insert message: audit", err)
 			}
 		}
-		err := tx.GetContext(ctx, &m.Seq, tx.Rebind(`
+		m.CreatedAt = s.timestamp()
+		take, args := `
 			UPDATE conversations SET last_seq = last_seq + 1
 			WHERE id = ?
-			RETURNING last_seq`), d.ConversationID)
+			RETURNING last_seq`, []any{d.ConversationID}
+		if d.Kind == KindText {
+			// The inbox's newest text (migration 0011) in the same row
+			// write. The trigger that keeps it for every other way a
+			// message is stored then finds it current and writes nothing.
+			// (SET's right-hand sides read the row as it was.)
+			take, args = `
+				UPDATE conversations SET last_seq = last_seq + 1,
+				       last_text_seq = last_seq + 1, last_text_at = ?, last_text_role = ?
+				WHERE id = ?
+				RETURNING last_seq`, []any{m.CreatedAt, sender.Kind, d.ConversationID}
+		}
+		err := tx.GetContext(ctx, &m.Seq, tx.Rebind(take), args...)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -186,7 +199,6 @@ func (s *Store) InsertMessage(ctx context.Context, d Draft) (m Message, created 
 		// driver error codes, and on PostgreSQL does not abort the
 		// transaction. A concurrent insert with the same client id makes
 		// this statement wait for that transaction there.
-		m.CreatedAt = s.timestamp()
 		res, err := tx.ExecContext(ctx, tx.Rebind(`
 			INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, kind, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -347,8 +359,8 @@ func (s *Store) Summaries(ctx context.Context, userID string, conversationIDs []
 }
 
 // LastText is the newest message a person wrote in a conversation (not an
-// automatic reply or a notice): its sender's role, read at read time, and
-// when it was sent. At is zero in a conversation without one.
+// automatic reply or a notice): its sender's role as it was when the
+// message was stored, and when it was sent. At is zero in a conversation without one.
 type LastText struct {
 	SenderRole Role
 	At         time.Time // UTC

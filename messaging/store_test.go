@@ -345,15 +345,19 @@ func TestStore_readCursorsAndUnread(t *testing.T) {
 func TestStore_InboxSummaries(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
+	var stored []messaging.Message
 	for i, d := range []messaging.Draft{
 		draft(w, "kari", "emma-sara", "i-0", "hei"),
 		draft(w, "sara", "emma-sara", "i-1", "hei"),
 		{ConversationID: w.conv["emma-sara"], SenderID: w.ids["kari"], ClientID: "i-2", Body: "stengt", Kind: messaging.KindAutoReply},
 		{ConversationID: w.conv["emma-jonas"], SenderID: w.ids["kari"], ClientID: "i-3", Body: "stengt", Kind: messaging.KindAutoReply},
+		draft(w, "sara", "emma-sara", "i-1", "hei"), // a resend changes nothing
 	} {
-		if _, _, err := w.store.InsertMessage(ctx, d); err != nil {
+		m, _, err := w.store.InsertMessage(ctx, d)
+		if err != nil {
 			t.Fatalf("InsertMessage #%d: %v", i, err)
 		}
+		stored = append(stored, m)
 	}
 	ids := []string{w.conv["emma-jonas"], "missing", w.conv["emma-sara"]}
 	got, err := w.store.InboxSummaries(ctx, w.ids["kari"], ids)
@@ -375,8 +379,8 @@ func TestStore_InboxSummaries(t *testing.T) {
 	if got[0].Last != (messaging.LastText{}) {
 		t.Errorf("last text with only an automatic reply = %+v, want none", got[0].Last)
 	}
-	if l := got[1].Last; l.SenderRole != messaging.RoleCitizen || l.At.IsZero() || l.At.Location() != time.UTC {
-		t.Errorf("last text = %+v, want Sara's, in UTC", l)
+	if l := got[1].Last; l.SenderRole != messaging.RoleCitizen || !l.At.Equal(stored[1].CreatedAt) || l.At.Location() != time.UTC {
+		t.Errorf("last text = %+v, want Sara's (at %v), in UTC", l, stored[1].CreatedAt)
 	}
 }
 

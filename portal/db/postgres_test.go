@@ -7,6 +7,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"familieportal/portal/db"
 	"familieportal/portal/db/dbtest"
@@ -97,11 +100,7 @@ func TestPostgres_appendOnly(t *testing.T) {
 		}
 	}
 
-	d.MustExec(`INSERT INTO offices (id, name, municipality, phone, emergency_phone) VALUES ('o', 'O', 'M', '1', '2')`)
-	d.MustExec(`INSERT INTO users (id, kind, name, created_at) VALUES ('u', 'citizen', 'U', now())`)
-	d.MustExec(`INSERT INTO cases (id, reference, office_id, child_name, status, opened_at, updated_at)
-		VALUES ('c', 'R', 'o', 'E', 'received', now(), now())`)
-	d.MustExec(`INSERT INTO conversations (id, case_id, kind, last_seq, created_at) VALUES ('v', 'c', 'party', 1, now())`)
+	seedConversation(t, d)
 	d.MustExec(`INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, kind, created_at)
 		VALUES ('m', 'v', 1, 'u', 'x', 'hei', 'text', now())`)
 	for _, stmt := range []string{
@@ -120,6 +119,43 @@ func TestPostgres_appendOnly(t *testing.T) {
 	d.MustExec(`DELETE FROM cases WHERE id = 'c'`)
 	if err := d.Get(&n, `SELECT COUNT(*) FROM messages`); err != nil || n != 0 {
 		t.Errorf("messages after deleting the case = %d (err %v), want 0", n, err)
+	}
+}
+
+// seedConversation adds office o, citizen u, case c and its conversation v.
+func seedConversation(t *testing.T, d *sqlx.DB) {
+	t.Helper()
+	d.MustExec(`INSERT INTO offices (id, name, municipality, phone, emergency_phone) VALUES ('o', 'O', 'M', '1', '2')`)
+	d.MustExec(`INSERT INTO users (id, kind, name, created_at) VALUES ('u', 'citizen', 'U', now())`)
+	d.MustExec(`INSERT INTO cases (id, reference, office_id, child_name, status, opened_at, updated_at)
+		VALUES ('c', 'R', 'o', 'E', 'received', now(), now())`)
+	d.MustExec(`INSERT INTO conversations (id, case_id, kind, last_seq, created_at) VALUES ('v', 'c', 'party', 1, now())`)
+}
+
+// TestPostgres_lastTextTrigger: a text stored by any means becomes its
+// conversation's newest text, an automatic reply or an older text does
+// not (migration 0011's trigger, as on SQLite).
+func TestPostgres_lastTextTrigger(t *testing.T) {
+	dbtest.PostgresURL(t)
+	d := dbtest.Open(t, db.Postgres)
+	seedConversation(t, d)
+	d.MustExec(`INSERT INTO users (id, kind, name, created_at) VALUES ('w', 'caseworker', 'W', now())`)
+	insert := `INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, kind, created_at)
+		VALUES ($1, 'v', $2, $3, $1, 'x', $4, $5)`
+	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	d.MustExec(insert, "m2", 2, "u", "text", at)
+	d.MustExec(insert, "m3", 3, "w", "auto_reply", at.Add(time.Second))
+	d.MustExec(insert, "m1", 1, "w", "text", at.Add(-time.Hour))
+	var last struct {
+		Seq  int64     `db:"last_text_seq"`
+		At   time.Time `db:"last_text_at"`
+		Role string    `db:"last_text_role"`
+	}
+	if err := d.Get(&last, `SELECT last_text_seq, last_text_at, last_text_role FROM conversations WHERE id = 'v'`); err != nil {
+		t.Fatal(err)
+	}
+	if last.Seq != 2 || !last.At.Equal(at) || last.Role != "citizen" {
+		t.Errorf("last text = %+v, want seq 2 at %v by a citizen", last, at)
 	}
 }
 
