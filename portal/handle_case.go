@@ -143,7 +143,8 @@ func (s *Server) caseChat(c echo.Context, g Grant, v *caseView) error {
 	// Nothing from anyone else after the cursor, and nothing new since it
 	// was counted: the cursor has nowhere to go, so neither the decision to
 	// move it nor its audit record (a commit of its own) is made. A family
-	// reloading its case page is the common case.
+	// reloading its case page is the common case. The cursor may so stay
+	// behind the family's own newest messages, which nothing counts.
 	if convs[0].Unread > 0 || cv.LastSeq != convs[0].LastSeq {
 		if err := s.markSeen(c, cv); err != nil {
 			return err

@@ -397,7 +397,8 @@ func checkpointOnce(d *sqlx.DB, g gate, restart int64, bg lowPriority) error {
 
 // restartWait bounds how long a RESTART waits for the readers still on
 // the WAL, with every writer held at the gate meanwhile. After that it
-// gives up, the WAL grows on, and the next interval tries again.
+// gives up, the WAL grows on, and checkpoint tries again after
+// restartHoldOff.
 const restartWait = 100 * time.Millisecond
 
 // errReadersStayed: a RESTART gave up waiting for readers on the WAL.
@@ -418,9 +419,8 @@ func restartWAL(ctx context.Context, conn *sqlx.Conn, wait time.Duration) (err e
 		var ms int64
 		return conn.QueryRowContext(ctx, `PRAGMA busy_timeout = `+strconv.FormatInt(d.Milliseconds(), 10)).Scan(&ms)
 	}
-	if err := setBusyTimeout(0); err != nil {
-		return err
-	}
+	// Restored however the rest goes: SQLite sets the timeout while it
+	// compiles the PRAGMA, so even a failed Scan below may have set it.
 	defer func() {
 		if rerr := setBusyTimeout(busyTimeout); rerr != nil {
 			// Never back in the pool without its busy timeout.
@@ -428,6 +428,9 @@ func restartWAL(ctx context.Context, conn *sqlx.Conn, wait time.Duration) (err e
 			err = errors.Join(err, rerr)
 		}
 	}()
+	if err := setBusyTimeout(0); err != nil {
+		return err
+	}
 	for deadline := time.Now().Add(wait); ; {
 		busy, _, _, err := walCheckpoint(ctx, conn, "RESTART")
 		if err != nil || !busy {
