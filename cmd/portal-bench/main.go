@@ -516,6 +516,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 				rep.HTTP = append(rep.HTTP, res)
 				rate = min(rate, math.Round(res.RPS/2))
 			}
+			if rate < 1 {
+				progress(fmt.Sprintf("HTTP %s: no open-loop run, the closed loop answered under 2 a second", page))
+				continue
+			}
 			for _, sv := range order {
 				if sv == nil || ctx.Err() != nil {
 					continue

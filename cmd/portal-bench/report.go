@@ -141,7 +141,9 @@ func (r *report) rampOf(target string) *rampResult {
 
 func (r *report) httpOf(target, page string) *httpResult { return pageRun(r.HTTP, target, page) }
 
-func (r *report) httpOpenOf(target, page string) *httpResult { return pageRun(r.HTTPOpen, target, page) }
+func (r *report) httpOpenOf(target, page string) *httpResult {
+	return pageRun(r.HTTPOpen, target, page)
+}
 
 func pageRun(runs []*httpResult, target, page string) *httpResult {
 	for _, h := range runs {
@@ -539,9 +541,9 @@ func (r *report) print(w io.Writer) {
 	if len(r.HTTPOpen) > 0 {
 		fmt.Fprintln(w, "\nHTTP, portal only, open loop at half the closed loop's rate (at most --http-rate), timed from when each request was due")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "page\tserver\treq/s\tp50 (ms)\tp99 (ms)\tmax (ms)\terrors")
+		fmt.Fprintln(tw, "page\tserver\treq/s due\tanswered/s\tp50 (ms)\tp99 (ms)\tmax (ms)\terrors")
 		for _, h := range r.HTTPOpen {
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f\t%.2f\t%.1f\t%d\n", h.Page, h.Target, h.Rate, h.Latency.P50, h.Latency.P99, h.Latency.Max, h.Errors)
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.2f\t%.2f\t%.1f\t%d\n", h.Page, h.Target, h.Rate, h.RPS, h.Latency.P50, h.Latency.P99, h.Latency.Max, h.Errors)
 		}
 		tw.Flush()
 	}
