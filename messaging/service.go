@@ -274,9 +274,21 @@ func (s *Service) send(ctx context.Context, p Participant, conversationID, clien
 	}
 	m, created, err := s.storeAndPublish(ctx, d, ack)
 	if created {
-		s.observe(ctx, m, p.Role)
+		octx, cancel := s.afterCommit(ctx)
+		s.observe(octx, m, p.Role)
+		cancel()
 	}
 	return m, err
+}
+
+// afterCommit returns the context for the work that follows a committed
+// write (its live frame, the observers): ctx's values without its
+// deadline, bounded by an OpTimeout of its own. The frame's deadline may
+// have passed while the write waited for its commit (under overload); the
+// write is stored and acknowledged all the same, and the conversation's
+// members must still get it live.
+func (s *Service) afterCommit(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.OpTimeout)
 }
 
 // observe tells the observers about m, a new message from someone of role.
@@ -334,7 +346,9 @@ func (s *Service) storeAndPublish(ctx context.Context, d Draft, ack func(Message
 		// The message is committed; publishing is best effort (a client
 		// that misses it gets it with a sync), so its failure is only
 		// logged and the send still succeeds.
-		s.publish(ctx, m.ConversationID, newMessageFrame(m), false, "")
+		pctx, cancel := s.afterCommit(ctx)
+		defer cancel()
+		s.publish(pctx, m.ConversationID, newMessageFrame(m), false, "")
 	}
 	return m, created, nil
 }
@@ -380,7 +394,9 @@ func (s *Service) MarkRead(ctx context.Context, p Participant, conversationID st
 		return err
 	}
 	if advanced {
-		s.publish(ctx, conversationID, readFrame{
+		pctx, cancel := s.afterCommit(ctx)
+		defer cancel()
+		s.publish(pctx, conversationID, readFrame{
 			Type: typeRead, Conversation: conversationID, Seq: cursor, By: userOf(p),
 		}, true, "")
 	}

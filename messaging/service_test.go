@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/jmoiron/sqlx"
 
 	"familieportal/messaging"
 )
@@ -164,5 +167,77 @@ func TestMessageIDs(t *testing.T) {
 		if !want[id] {
 			t.Errorf("unexpected message ID %q", id)
 		}
+	}
+}
+
+// published is a Publisher that keeps the events it is given.
+type published struct {
+	mu     sync.Mutex
+	events []messaging.Event
+}
+
+func (p *published) Publish(_ context.Context, e messaging.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = append(p.events, e)
+	return nil
+}
+
+// lateFrame is the test's Authorizer, whose send check ends the frame's
+// context while the message is being written (the audit entry runs in the
+// message's transaction): the frame's deadline passing while its message
+// waits for the commit, as under overload.
+type lateFrame struct {
+	*sqlAuth
+	end context.CancelFunc
+}
+
+func (a lateFrame) AuthorizeSend(ctx context.Context, p messaging.Participant, conversationID string) (func(context.Context, *sqlx.Tx) error, error) {
+	if err := a.Authorize(ctx, p, conversationID, messaging.ActionSend); err != nil {
+		return nil, err
+	}
+	return func(context.Context, *sqlx.Tx) error { a.end(); return nil }, nil
+}
+
+// TestService_committedMessageIsPublishedAfterTheFrameDeadline: a message
+// that is committed, and so acknowledged, reaches the conversation's
+// other members even if the frame's deadline passed while it waited for
+// the commit (SQLite's group commit finishes every queued write). Before,
+// its live frame was dropped (the audience lookup ran under the ended
+// context), and nothing told them.
+func TestService_committedMessageIsPublishedAfterTheFrameDeadline(t *testing.T) {
+	w := newWorld(t)
+	hub := messaging.NewHub()
+	pub := &published{}
+	ctx, end := context.WithCancel(context.Background())
+	svc, err := messaging.NewService(w.store, lateFrame{sqlAuth: w.auth, end: end}, hub,
+		messaging.Config{Origins: []string{"https://portal.example"}, Publisher: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := svc.Send(ctx, w.people["sara"], w.conv["emma-sara"], "late-1", "hei")
+	if ctx.Err() == nil {
+		t.Fatal("the frame's context did not end during the write: the test tests nothing")
+	}
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if w.db.DriverName() == "pgx" {
+		// On PostgreSQL each write is its own transaction under the
+		// caller's context: the ended context aborts it. Nothing is
+		// stored, acknowledged or published.
+		var n int
+		if err := w.db.Get(&n, `SELECT COUNT(*) FROM messages WHERE client_id = 'late-1'`); err != nil || n != 0 {
+			t.Errorf("messages stored = %d (err %v), want none", n, err)
+		}
+		if !errors.Is(err, messaging.ErrUnavailable) || len(pub.events) != 0 {
+			t.Errorf("Send = %v, published %d; want unavailable and nothing published", err, len(pub.events))
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("Send = %v, want the message stored", err)
+	}
+	if len(pub.events) != 1 || pub.events[0].Conversation != m.ConversationID || len(pub.events[0].Recipients) == 0 {
+		t.Fatalf("published %+v, want the message's frame for its audience", pub.events)
 	}
 }
