@@ -478,6 +478,33 @@ func TestChat_formPostIsRateLimited(t *testing.T) {
 	}
 }
 
+// TestChat_firstMessageAfterTheHandshakeWritesNoSession: a message sent
+// within a minute of opening the socket does not write the session again:
+// the handshake, signed in like a page load, kept it alive. (A first
+// message later than that does; see TestChat_chattingKeepsTheSessionAlive.)
+func TestChat_firstMessageAfterTheHandshakeWritesNoSession(t *testing.T) {
+	e := newChatEnv(t)
+	start := time.Now().UTC()
+	clock := &avClock{t: start}
+	e.store.now = clock.now
+	lastSeen := func() time.Time {
+		t.Helper()
+		var at time.Time
+		if err := e.db.Get(&at, e.db.Rebind(`SELECT last_seen_at FROM sessions WHERE token_hash = ?`), hashToken(e.tokens["sara"])); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	sara, _ := e.dial("sara")
+	before := lastSeen()
+	clock.set(start.Add(touchEvery / 2))
+	sara.send(frame{"type": "send", "conversation": e.convs["emma/sara"], "client_id": NewID(), "body": "Hei"})
+	sara.until("ack")
+	if after := lastSeen(); !after.Equal(before) {
+		t.Errorf("the first message %v after the handshake moved the session's last use from %v to %v", touchEvery/2, before, after)
+	}
+}
+
 // TestChat_chattingKeepsTheSessionAlive: writing on the socket is use, like
 // a page load, so a family in a long chat is not signed out as idle; an
 // open socket alone (Kari's) keeps nothing alive, and a session that has
