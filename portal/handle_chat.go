@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -46,23 +45,9 @@ func (s *Server) handleSocket(c echo.Context) error {
 	p := s.participant(c)
 	if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
 		// Writing and typing are use, like page loads: they keep the
-		// session from idling out while a family is in a long chat. The
-		// chat calls Active at most once a minute per socket, the first
-		// time on the socket's first message. The handshake was signed in
-		// like a page load, which kept the session alive, so within
-		// touchEvery of it that first call writes nothing. Otherwise every
-		// socket's first message waited for a session write of its own,
-		// outside the group commit, holding a pool connection while it
-		// queued for the write lock (an evening's 10,000 first messages
-		// in portal-bench: 600 goroutines waiting for a connection).
-		token, opened := ck.Value, s.store.now()
-		var first sync.Once
+		// session from idling out while a family is in a long chat.
+		token := ck.Value
 		p.Active = func(ctx context.Context) {
-			skip := false
-			first.Do(func() { skip = s.store.now().Sub(opened) < touchEvery })
-			if skip {
-				return
-			}
 			if err := s.store.TouchSession(ctx, token); err != nil {
 				s.log.WarnContext(ctx, "keep session alive", "err", err)
 			}
