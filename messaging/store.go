@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base32"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -37,6 +38,24 @@ func newID() string {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// newMessageID returns a message's id: as long as newID's, and as hard to
+// guess (72 random bits), but it begins with the time in milliseconds and
+// is written in base32hex, whose order is the bytes' order, so ids sort by
+// when they were made. A message's id is then stored at the end of the
+// primary key's index, on a page the last message already touched, instead
+// of on a random one of its thousands: one page less to read and write per
+// message, and a checkpoint copies that page once for many messages
+// (cmd/portal-bench). The time it tells is the message's created_at, which
+// every member sees anyway.
+func newMessageID(now time.Time) string {
+	var b [15]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16) // the top 48 bits
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
 // dbErr wraps an unexpected database error. Every such error means the
@@ -153,7 +172,7 @@ func (s *Store) InsertMessage(ctx context.Context, d Draft) (m Message, created 
 	}
 
 	m = Message{
-		ID:             newID(),
+		ID:             newMessageID(s.now()),
 		ConversationID: d.ConversationID,
 		SenderID:       d.SenderID,
 		SenderName:     sender.Name,
