@@ -332,26 +332,28 @@ func (s *Store) MarkRead(ctx context.Context, conversationID, userID string, sta
 	}
 	// The "only forward" condition is in the statement itself, not in a
 	// read before it, so two concurrent calls can never move a cursor back
-	// (on PostgreSQL, under READ COMMITTED, a read-then-write could).
-	var res sql.Result
+	// (on PostgreSQL, under READ COMMITTED, a read-then-write could). The
+	// write shares the group commit with the chat's other writes.
+	query, args := `
+		UPDATE conversation_members SET last_read_seq = ?
+		WHERE conversation_id = ? AND user_id = ? AND last_read_seq < ?`, []any{seq, conversationID, userID, seq}
 	if staff {
-		res, err = s.db.ExecContext(ctx, s.db.Rebind(`
+		query, args = `
 			INSERT INTO conversation_reads (conversation_id, user_id, last_read_seq, read_at)
 			VALUES (?, ?, ?, ?)
 			ON CONFLICT (conversation_id, user_id) DO UPDATE
 			SET last_read_seq = excluded.last_read_seq, read_at = excluded.read_at
-			WHERE conversation_reads.last_read_seq < excluded.last_read_seq`),
-			conversationID, userID, seq, s.timestamp())
-	} else {
-		res, err = s.db.ExecContext(ctx, s.db.Rebind(`
-			UPDATE conversation_members SET last_read_seq = ?
-			WHERE conversation_id = ? AND user_id = ? AND last_read_seq < ?`),
-			seq, conversationID, userID, seq)
+			WHERE conversation_reads.last_read_seq < excluded.last_read_seq`, []any{conversationID, userID, seq, s.timestamp()}
 	}
-	if err != nil {
-		return 0, false, dbErr("mark read", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err = CommitterFor(s.db).Do(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, tx.Rebind(query), args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, false, dbErr("mark read", err)
 	}
