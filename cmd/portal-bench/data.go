@@ -9,6 +9,7 @@ import (
 	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -26,7 +27,7 @@ import (
 
 // genVersion changes whenever the generator's output changes, so that an
 // old cache is not reused.
-const genVersion = 3
+const genVersion = 4
 
 // dataSize is how much the generator makes; scale 1 is the default
 // municipality.
@@ -150,6 +151,20 @@ func (g *gen) id() string {
 	}
 	return strings.ToLower(b32.EncodeToString(b[:]))
 }
+
+// messageID returns an id shaped like the portal's message ids: the time
+// at, in milliseconds, then random bits, in lowercase base32hex, so that
+// the dataset's ids sort by time as a running portal's do, and the run's
+// messages are added at the end of the index as they would be.
+func (g *gen) messageID(at time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(at.UnixMilli())<<16)
+	binary.BigEndian.PutUint64(b[6:14], g.r.Uint64())
+	binary.BigEndian.PutUint16(b[14:], uint16(g.r.Uint32()))
+	return strings.ToLower(b32hex.EncodeToString(b[:15]))
+}
+
+var b32hex = base32.HexEncoding.WithPadding(base32.NoPadding)
 
 func (g *gen) pick(xs []string) string { return xs[g.r.IntN(len(xs))] }
 
@@ -542,8 +557,8 @@ func generate(ctx context.Context, path string, s dataSize, progress func(string
 			if g.r.IntN(2) == 0 {
 				sender = cv.members[g.r.IntN(len(cv.members))]
 			}
-			if err := in.add("messages", msgCols, g.id(), cv.id, seq, sender, g.id(), g.text(3, 40), "text",
-				at.Truncate(time.Millisecond)); err != nil {
+			created := at.Truncate(time.Millisecond)
+			if err := in.add("messages", msgCols, g.messageID(created), cv.id, seq, sender, g.id(), g.text(3, 40), "text", created); err != nil {
 				return err
 			}
 		}
