@@ -229,7 +229,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if err != nil {
 		return 0, err
 	}
-	nofile, err := raiseNofile()
+	// Every server's sockets open at once, so that their runs interleave
+	// (a portal inherits the limit and needs one server's share).
+	fleets := 2 // R and P
+	if !cfg.skips("rp") {
+		fleets++
+	}
+	if cfg.portalBinB != "" {
+		fleets++
+	}
+	nofile, err := raiseNofile(uint64(fleets*cfg.n + 1024))
 	if err != nil {
 		return 0, fmt.Errorf("raise RLIMIT_NOFILE: %w", err)
 	}

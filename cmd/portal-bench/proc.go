@@ -183,12 +183,18 @@ func readProc(pid int) (procStat, error) {
 	return s, nil
 }
 
-// raiseNofile raises the soft limit on open files to the hard limit and
-// returns it.
-func raiseNofile() (uint64, error) {
+// raiseNofile raises the limit on open files to want if it may (raising
+// the hard limit takes privilege, CAP_SYS_RESOURCE), and otherwise the
+// soft limit to the hard one, and returns the limit it got.
+func raiseNofile(want uint64) (uint64, error) {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		return 0, err
+	}
+	if l.Max < want {
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: want, Max: want}); err == nil {
+			return want, nil
+		}
 	}
 	if l.Cur < l.Max {
 		l.Cur = l.Max
