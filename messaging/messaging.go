@@ -62,7 +62,8 @@ type Participant struct {
 	// a minute per socket. The portal keeps their session alive with it,
 	// so a family chatting for a long time is not signed out as idle.
 	// Pings, syncs and read receipts do not count: an open tab alone keeps
-	// nothing alive.
+	// nothing alive. It may write through the Committer, so it is never
+	// called from inside a write.
 	Active func(ctx context.Context)
 }
 

@@ -40,15 +40,15 @@ func newID() string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
-// newMessageID returns a message's id: as long as newID's, and as hard to
-// guess (72 random bits), but it begins with the time in milliseconds and
-// is written in base32hex, whose order is the bytes' order, so ids sort by
-// when they were made. A message's id is then stored at the end of the
-// primary key's index, on a page the last message already touched, instead
-// of on a random one of its thousands: one page less to read and write per
-// message, and a checkpoint copies that page once for many messages
-// (cmd/portal-bench). The time it tells is the message's created_at, which
-// every member sees anyway.
+// newMessageID returns a message's id, made at now: as long as newID's,
+// but only its last 72 bits are random (still far beyond guessing); it
+// begins with now in milliseconds, in base32hex, whose order is the bytes'
+// order, so ids sort by when they were made. A message's id is then stored
+// at the end of the primary key's index, on the page the last message
+// touched, instead of on a random one of its thousands: one page less to
+// read and write per message, and a checkpoint copies that page once for
+// many messages (cmd/portal-bench). The time it tells, within the wait for
+// the commit, is the message's created_at, which every member sees anyway.
 func newMessageID(now time.Time) string {
 	var b [15]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16) // the top 48 bits
@@ -320,7 +320,8 @@ func (s *Store) LastSeq(ctx context.Context, conversationID string) (int64, erro
 // whether the cursor moved.
 // A cursor never moves back. Staff cursors live in conversation_reads,
 // members' in conversation_members; a citizen who is not a member has no
-// cursor to move.
+// cursor to move. It writes through the Committer, so it is never called
+// from inside a write.
 func (s *Store) MarkRead(ctx context.Context, conversationID, userID string, staff bool, seq int64) (cursor int64, advanced bool, err error) {
 	last, err := s.LastSeq(ctx, conversationID)
 	if err != nil {
@@ -354,7 +355,10 @@ func (s *Store) MarkRead(ctx context.Context, conversationID, userID string, sta
 		n, err = res.RowsAffected()
 		return err
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		return 0, false, err
+	case err != nil:
 		return 0, false, dbErr("mark read", err)
 	}
 	return seq, n > 0, nil

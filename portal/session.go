@@ -155,7 +155,11 @@ func (s *Store) DeleteProviderSessions(ctx context.Context, idp, sid, sub string
 	case sid == "":
 		return nil, nil // nothing names a session; never match the '' of demo sessions
 	}
-	return s.deleteSessionsWhere(ctx, where, args...)
+	// One statement, so that no session of the logout, however new, is
+	// missed between finding and deleting.
+	users, err := s.endSessionsWhere(ctx, where, args...)
+	slices.Sort(users)
+	return slices.Compact(users), err
 }
 
 // sessionLogoutHint returns, for the session with token, the identity
@@ -259,10 +263,10 @@ func (s *Server) disconnect(ctx context.Context, userID string) {
 //
 // Like a page load it writes at most once per touchEvery, and it reads
 // first: a socket's first message usually comes within a minute of its
-// handshake, which kept the session alive. A write waits for the write
-// lock holding a pool connection; an evening's 10,000 first messages in
-// portal-bench each writing the session starved the reads (600 goroutines
-// waiting for a connection).
+// handshake, which kept the session alive. An evening's 10,000 first
+// messages in portal-bench each writing the session (when such a write
+// still waited for the write lock holding a pool connection) starved the
+// reads: 600 goroutines waited for a connection.
 func (s *Store) TouchSession(ctx context.Context, token string) error {
 	hash := hashToken(token)
 	var lastSeen time.Time
@@ -307,52 +311,68 @@ func (s *Store) touchSession(ctx context.Context, hash string, now time.Time) er
 }
 
 // DeleteExpiredSessions ends every session past its idle or absolute
-// limit and returns the users who lost one.
+// limit and returns the users who lost one, sorted, each once.
+//
+// The sessions are found by a read, which waits for no writer. Finding
+// them is a scan of every session; inside the write transaction that scan
+// held every chat message's write for 17 to 54 ms every 30 s
+// (portal-bench at 10,000 sockets).
 func (s *Store) DeleteExpiredSessions(ctx context.Context) ([]string, error) {
 	now := s.now()
-	return s.deleteSessionsWhere(ctx, `expires_at <= ? OR last_seen_at <= ?`, now, now.Add(-SessionIdle))
+	hashes, err := s.expiredSessions(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	return s.endExpiredSessions(ctx, hashes, now)
 }
 
-// deleteSessionsWhere ends the sessions matching where and returns the
-// users who lost one (to close their sockets), sorted, each once.
-//
-// The sessions are found by a read, which waits for no writer: for the
-// expired ones where is a scan of every session, and inside the write
-// transaction that scan held every chat message's write for 17 to 54 ms
-// every 30 s (portal-bench at 10,000 sockets). The write then deletes
-// those rows by key, asking where again, so that one used in between
-// stays.
-func (s *Store) deleteSessionsWhere(ctx context.Context, where string, args ...any) ([]string, error) {
+// expiredWhere matches the sessions past their idle or absolute limit at
+// a time given twice: now, and now less SessionIdle.
+const expiredWhere = `(expires_at <= ? OR last_seen_at <= ?)`
+
+// expiredSessions returns the token hashes of the sessions expired at now.
+func (s *Store) expiredSessions(ctx context.Context, now time.Time) ([]string, error) {
 	var hashes []string
-	if err := s.db.SelectContext(ctx, &hashes, s.db.Rebind(`SELECT token_hash FROM sessions WHERE `+where), args...); err != nil {
-		return nil, fmt.Errorf("delete sessions: %w", err)
-	}
-	if len(hashes) == 0 {
-		return nil, nil
-	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	err := s.db.SelectContext(ctx, &hashes, s.db.Rebind(`SELECT token_hash FROM sessions WHERE `+expiredWhere),
+		now, now.Add(-SessionIdle))
 	if err != nil {
-		return nil, fmt.Errorf("delete sessions: %w", err)
+		return nil, fmt.Errorf("expired sessions: %w", err)
 	}
-	defer tx.Rollback()
+	return hashes, nil
+}
+
+// endExpiredSessions ends those of the sessions with hashes that are
+// still expired at now (one used since it was found stays), by key, a
+// write per inListMax of them, and returns the users who lost one, sorted,
+// each once.
+func (s *Store) endExpiredSessions(ctx context.Context, hashes []string, now time.Time) ([]string, error) {
 	var users []string
 	for chunk := range slices.Chunk(hashes, inListMax) {
-		q, qargs, err := sqlx.In(`DELETE FROM sessions WHERE token_hash IN (?) AND (`+where+`) RETURNING user_id`,
-			append([]any{chunk}, args...)...)
+		where, args, err := sqlx.In(`token_hash IN (?) AND `+expiredWhere, chunk, now, now.Add(-SessionIdle))
 		if err != nil {
-			return nil, fmt.Errorf("delete sessions: %w", err)
+			return nil, fmt.Errorf("end expired sessions: %w", err)
 		}
-		var ended []string
-		if err := tx.SelectContext(ctx, &ended, tx.Rebind(q), qargs...); err != nil {
-			return nil, fmt.Errorf("delete sessions: %w", err)
+		ended, err := s.endSessionsWhere(ctx, where, args...)
+		if err != nil {
+			return nil, err
 		}
 		users = append(users, ended...)
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("delete sessions: %w", err)
-	}
 	slices.Sort(users)
 	return slices.Compact(users), nil
+}
+
+// endSessionsWhere deletes the sessions matching where, in one write, and
+// returns the user of each (to close their sockets).
+func (s *Store) endSessionsWhere(ctx context.Context, where string, args ...any) ([]string, error) {
+	var users []string
+	err := messaging.CommitterFor(s.db).Do(ctx, func(ctx context.Context, tx *sqlx.Tx) error {
+		return tx.SelectContext(ctx, &users, tx.Rebind(`DELETE FROM sessions WHERE `+where+` RETURNING user_id`), args...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("end sessions: %w", err)
+	}
+	return users, nil
 }
 
 // inListMax bounds the keys in one IN list, well below SQLite's and

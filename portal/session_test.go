@@ -8,11 +8,12 @@ import (
 	"time"
 )
 
-// TestSessions_sweep: the sweep ends every expired session, past one IN
-// list's worth, names each user who lost one once, and leaves a session
-// in use alone. A sweep that finds nothing to end waits for no writer: it
-// returns while another transaction holds the write lock.
-func TestSessions_sweep(t *testing.T) {
+// TestStore_DeleteExpiredSessions: the sweep ends every expired session,
+// past one IN list's worth, names each user who lost one once, and leaves
+// a session in use alone, also one used after the sweep found it expired.
+// A sweep that finds nothing to end waits for no writer: it returns while
+// another transaction holds the write lock.
+func TestStore_DeleteExpiredSessions(t *testing.T) {
 	e := newEnv(t, Options{})
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -32,14 +33,27 @@ func TestSessions_sweep(t *testing.T) {
 	// Leila used hers a minute ago.
 	e.db.MustExec(e.db.Rebind(`UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?`), later.Add(-time.Minute), hashToken(e.tokens["leila"]))
 
-	ended, err := e.store.DeleteExpiredSessions(ctx)
+	// Jonas's is found expired, then he uses it before it is ended.
+	found, err := e.store.expiredSessions(ctx, later)
 	if err != nil {
 		t.Fatal(err)
+	}
+	jonas := hashToken(e.tokens["jonas"])
+	if !slices.Contains(found, jonas) {
+		t.Fatalf("jonas's idle session is not among the %d expired", len(found))
+	}
+	e.db.MustExec(e.db.Rebind(`UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?`), later, jonas)
+	ended, err := e.store.endExpiredSessions(ctx, found, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := e.store.DeleteExpiredSessions(ctx); err != nil || len(again) != 0 {
+		t.Errorf("a second sweep ended the sessions of %v (err %v), want none", again, err)
 	}
 	var want []string
 	for key, id := range e.users {
 		if key != "leila" {
-			want = append(want, id) // every demo person has a session from newEnv
+			want = append(want, id) // every demo person has a session from newEnv; jonas has his old ones
 		}
 	}
 	slices.Sort(want)
@@ -47,11 +61,11 @@ func TestSessions_sweep(t *testing.T) {
 		t.Errorf("the sweep ended the sessions of %d users %v, want each of the %d others than leila once, sorted", len(ended), ended, len(want))
 	}
 	var left []string
-	if err := e.db.Select(&left, `SELECT user_id FROM sessions`); err != nil {
+	if err := e.db.Select(&left, `SELECT token_hash FROM sessions ORDER BY token_hash`); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(left, []string{e.users["leila"]}) {
-		t.Errorf("sessions left after the sweep: %v, want only leila's", left)
+	if want := []string{hashToken(e.tokens["leila"]), jonas}; !slices.Equal(left, slices.Sorted(slices.Values(want))) {
+		t.Errorf("sessions left after the sweep: %v, want leila's and jonas's %v", left, want)
 	}
 
 	hold, err := e.db.BeginTxx(ctx, nil)
