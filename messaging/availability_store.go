@@ -695,15 +695,16 @@ type chatRow struct {
 }
 
 // chats lists every conversation with its case's office and primary
-// caseworker, for the availability notifier.
+// caseworker, for the availability notifier, in no particular order:
+// sorting them by id tripled the query's time (60,000 conversations: 0.65
+// against 0.18 s, each minute), and the notifier keeps them by id anyway.
 func (s *AvailabilityStore) chats(ctx context.Context) ([]chatRow, error) {
 	var rows []chatRow
 	err := s.db.SelectContext(ctx, &rows, `
 		SELECT c.id AS conversation_id, k.office_id,
 		       COALESCE((SELECT a.user_id FROM case_caseworkers a
 		                 WHERE a.case_id = k.id ORDER BY a.is_primary DESC, a.user_id LIMIT 1), '') AS caseworker_id
-		FROM conversations c JOIN cases k ON k.id = c.case_id
-		ORDER BY c.id`)
+		FROM conversations c JOIN cases k ON k.id = c.case_id`)
 	if err != nil {
 		return nil, availabilityErr("list chats", err)
 	}
