@@ -62,8 +62,12 @@ func newMessageID(now time.Time) string {
 // operation did not happen (each write is one transaction), so it is
 // ErrUnavailable: safe to retry, with the same client id for a send. A busy
 // or locked SQLite database, a full disk and a lost PostgreSQL connection
-// all end up here.
+// all end up here. An error that says so already (the Committer's) is not
+// marked twice.
 func dbErr(op string, err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("messaging: %s: %w", op, err)
+	}
 	return fmt.Errorf("messaging: %s: %w: %w", op, ErrUnavailable, err)
 }
 
@@ -355,10 +359,7 @@ func (s *Store) MarkRead(ctx context.Context, conversationID, userID string, sta
 		n, err = res.RowsAffected()
 		return err
 	})
-	switch {
-	case errors.Is(err, ErrUnavailable):
-		return 0, false, err
-	case err != nil:
+	if err != nil {
 		return 0, false, dbErr("mark read", err)
 	}
 	return seq, n > 0, nil
