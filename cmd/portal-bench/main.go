@@ -231,14 +231,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 	// Every server's sockets open at once, so that their runs interleave
 	// (a portal inherits the limit and needs one server's share).
+	withRP := !cfg.skips("rp")
 	fleets := 2 // R and P
-	if !cfg.skips("rp") {
+	if withRP {
 		fleets++
 	}
 	if cfg.portalBinB != "" {
 		fleets++
 	}
-	nofile, err := raiseNofile(uint64(fleets*cfg.n + 1024))
+	allConnected := uint64(fleets*cfg.n + 1024)
+	nofile, err := raiseNofile(allConnected)
 	if err != nil {
 		return 0, fmt.Errorf("raise RLIMIT_NOFILE: %w", err)
 	}
@@ -316,7 +318,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if err := copyDB(setupDB, pDB); err != nil { // with the same sessions
 		return 0, err
 	}
-	withRP := !cfg.skips("rp")
 	if withRP {
 		if err := copyDB(setupDB, rpDB); err != nil {
 			return 0, err
@@ -408,7 +409,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 
 	// All fleets stay connected for interleaving if the file limit allows;
 	// otherwise each server gets its turn and its sockets are closed after.
-	together := uint64(len(chatServers)*cfg.n+1024) <= nofile
+	together := allConnected <= nofile
 	rep.Interleaved = together
 	fixedFor := func(sv *server, senders [][]slot) {
 		settle(servers)
